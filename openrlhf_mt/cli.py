@@ -1,0 +1,45 @@
+"""The `openrlhf-mt` command: one subcommand per module, each imported only when it is used."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module with `main(argv: list[str], prog: str) -> int`, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _usage() -> str:
+    width = max((len(name) for name in SUBCOMMANDS), default=0)
+    lines = [
+        "usage: openrlhf-mt <command> [options]",
+        "",
+        "Multi-Task GRPO (MT-GRPO) on one machine or on OpenRLHF clusters.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines += ["", "Run `openrlhf-mt <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    if argv[0] in {"-V", "--version", "version"}:
+        from openrlhf_mt import __version__
+
+        print(f"openrlhf-mt {__version__}")
+        return 0
+    name = argv[0]
+    if name not in SUBCOMMANDS:
+        print(f"openrlhf-mt: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    return int(module.main(argv[1:], prog=f"openrlhf-mt {name}") or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
