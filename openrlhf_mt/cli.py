@@ -6,7 +6,27 @@ import importlib
 import sys
 
 # name -> (module with `main(argv: list[str], prog: str) -> int`, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "train-ray": ("openrlhf_mt.engines.openrlhf.train_ray", "MT-GRPO on OpenRLHF: Ray, DeepSpeed, vLLM"),
+    "simulate": (
+        "openrlhf_mt.simulate",
+        "MT-GRPO vs DAPO batch building on synthetic tasks (no model, seconds)",
+    ),
+    "train": (
+        "openrlhf_mt.engines.local.train",
+        "train one method on this machine (CPU or one GPU) from a YAML config",
+    ),
+    "demo": (
+        "openrlhf_mt.engines.local.demo",
+        "quickstart: GRPO vs MT-GRPO on 3 tiny tasks, CPU, ~10 min, report",
+    ),
+    "report": (
+        "openrlhf_mt.engines.local.report",
+        "report.md + report.png (accuracy, weights) for run directories",
+    ),
+    "tasks": ("openrlhf_mt.tasks.cli_tasks", "list tasks (paper's, tiny-*, rg:*); --sample shows one each"),
+    "data": ("openrlhf_mt.tasks.cli_data", "build train/test jsonl+parquet datasets; check; paper-test"),
+}
 
 
 def _usage() -> str:

@@ -1,0 +1,174 @@
+"""Cost of the MT-GRPO core per training step, with generation replaced by a synthetic function.
+
+The paper's 9-task setting: K = 9 tasks, B = 256 prompts x N = 8 rollouts, M_os = 3, N_rs = 2, lenient filter,
+IWU with Adam stepped once per PPO mini-batch (4 per step). Per step the core does:
+    sampler    build_batch: apportioning, filtering, rho, accuracy, final subsample (generation excluded)
+    signals    reward EMA per generation round, group advantages, mean |A| per task, and the per-task
+               improvement of each of the 4 mini-batches
+    weighter   4 IWU updates (TaskStats assembly included)
+Both wall time (perf_counter) and this process's CPU time (process_time) are recorded: on a shared machine
+the CPU time is the steadier measure of the core's own cost.
+
+Run: .venv/bin/python benchmarks/bench_core.py [--steps 300]. Writes benchmarks/results/core.json and core.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from openrlhf_mt.algo.advantages import group_advantages
+from openrlhf_mt.algo.sampler import RatioPreservingSampler
+from openrlhf_mt.algo.signals import RewardEMA, per_task_improvement, per_task_mean_abs_advantage, task_stats
+from openrlhf_mt.algo.weights import make_weighter
+from openrlhf_mt.simulate import SyntheticTasks
+
+RESULTS = Path(__file__).parent / "results"
+MACHINE = "2-core CPU, no GPU"
+NUM_TASKS, BATCH_SIZE, ROLLOUTS, MINI_BATCHES = 9, 256, 8, 4
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+PARTS = ("sampler", "signals", "weighter", "core", "generate")
+# on a shared machine the minimum over steps is the closest to the uncontended cost
+STATISTICS = {"median": np.median, "mean": np.mean, "min": np.min}
+
+
+class Stopwatch:
+    """Seconds per (part, clock) within one step."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[tuple[str, str], float] = defaultdict(float)
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        start = {clock: read() for clock, read in CLOCKS.items()}
+        yield
+        for clock, read in CLOCKS.items():
+            self.seconds[name, clock] += read() - start[clock]
+
+
+def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], np.ndarray], float]:
+    """Per-step seconds for each (part, clock), and the mean number of generation rounds."""
+    tasks = [f"task-{k}" for k in range(NUM_TASKS)]
+    rates = dict(zip(tasks, np.linspace(0.1, 0.8, NUM_TASKS).tolist(), strict=True))
+    synthetic = SyntheticTasks(rates, rollouts=ROLLOUTS, seed=seed)
+    sampler = RatioPreservingSampler(tasks, BATCH_SIZE, max_rounds=2, filter_mode="lenient", seed=seed)
+    weighter = make_weighter("iwu", tasks, optimizer="adam", weight_decay=1e-4, improvement_clip=0.2)
+    reward_level = RewardEMA(tasks)
+    rng = np.random.default_rng(seed)
+    per_step: dict[tuple[str, str], list[float]] = defaultdict(list)
+    rounds = []
+
+    for step in range(warmup + steps):
+        watch = Stopwatch()
+
+        def generate(counts: dict[str, int], watch: Stopwatch = watch) -> list:
+            with watch.part("generate"):
+                return synthetic(counts)
+
+        with watch.part("sampler"):
+            batch, info = sampler.build_batch(weighter.weights(), generate)
+
+        # what an engine hands the core after its PPO step: per-sample task names and objectives
+        task_of_sample = [g.task for g in batch for _ in range(ROLLOUTS)]
+        objective_before = rng.normal(size=len(task_of_sample))
+        objective_after = objective_before + 0.01 * rng.normal(size=len(task_of_sample))
+        mini_batch = len(task_of_sample) // MINI_BATCHES
+        mini_batches = [slice(i, i + mini_batch) for i in range(0, mini_batch * MINI_BATCHES, mini_batch)]
+
+        with watch.part("signals"):
+            for accuracy in info.accuracy_per_round:  # J_k: EMA over generation rounds, as the released code
+                rewards = reward_level.update(accuracy)
+            advantages = group_advantages(np.array([g.rewards for g in batch]))
+            mean_abs_advantage = per_task_mean_abs_advantage(task_of_sample, advantages.ravel())
+            improvements = [
+                per_task_improvement(task_of_sample[s], objective_before[s], objective_after[s])
+                for s in mini_batches
+            ]
+        with watch.part("weighter"):
+            for improvement in improvements:
+                weighter.update(task_stats(rewards, improvement, mean_abs_advantage))
+
+        if step >= warmup:
+            rounds.append(info.rounds)
+            for clock in CLOCKS:
+                generate_seconds = watch.seconds["generate", clock]
+                watch.seconds["sampler", clock] -= generate_seconds  # build_batch's own time
+                core = sum(watch.seconds[part, clock] for part in ("sampler", "signals", "weighter"))
+                watch.seconds["core", clock] = core
+                for part in PARTS:
+                    per_step[part, clock].append(watch.seconds[part, clock])
+    return {key: np.array(values) for key, values in per_step.items()}, float(np.mean(rounds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    per_step, mean_rounds = run(args.steps, args.warmup)
+    load_after = os.getloadavg()[0]
+
+    rows = []
+    for part in PARTS:
+        row: dict[str, float | str] = {"part": part}
+        for clock in CLOCKS:
+            us = 1e6 * per_step[part, clock]
+            row |= {f"{clock}_{name}_us": float(reduce(us)) for name, reduce in STATISTICS.items()}
+        rows.append(row)
+    lines = [
+        f"MT-GRPO core cost per step: K={NUM_TASKS}, B={BATCH_SIZE}, N={ROLLOUTS}, M_os=3, N_rs=2, lenient",
+        f"filter, IWU (Adam) x {MINI_BATCHES} mini-batches; {args.steps} steps after {args.warmup} warm-up",
+        f"machine: {MACHINE}; 1-minute load average {load_before:.1f} before, {load_after:.1f} after",
+        f"mean generation rounds per step: {mean_rounds:.2f}",
+        "",
+        "| part | CPU µs/step: median | mean | min | wall µs/step: median | mean |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    labels = {"core": "**core total**", "generate": "(synthetic generate, not core)"}
+    for row in rows:
+        label = labels.get(str(row["part"]), row["part"])
+        cpu = " | ".join(f"{row[f'cpu_{name}_us']:.0f}" for name in STATISTICS)
+        wall = " | ".join(f"{row[f'wall_{name}_us']:.0f}" for name in ("median", "mean"))
+        lines.append(f"| {label} | {cpu} | {wall} |")
+    table = "\n".join(lines)
+    print(table)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "core.md").write_text(table + "\n")
+    record = {
+        "machine": MACHINE,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": {"before": load_before, "after": load_after},
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "settings": {
+            "tasks": NUM_TASKS,
+            "batch_size": BATCH_SIZE,
+            "rollouts": ROLLOUTS,
+            "oversample": 3.0,
+            "max_rounds": 2,
+            "filter_mode": "lenient",
+            "weighter": "iwu, adam",
+            "weight_updates_per_step": MINI_BATCHES,
+            "steps": args.steps,
+            "warmup": args.warmup,
+        },
+        "mean_rounds": mean_rounds,
+        "per_step_us": rows,
+    }
+    (RESULTS / "core.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Zero-gradient filters (MTGRPO_SPEC.md §3).
+
+A group whose rollouts all get the same advantage contributes no policy gradient. Which groups count:
+
+    "strict"   (3-task runs)  drop if no rollout is correct or every rollout is correct, where correct means
+               reward >= `correct`; so all-0.1 (format-only) groups and 0/0.1 mixes are dropped too.
+    "lenient"  (9-task runs)  drop only if the rewards have zero spread.
+    "none"     (plain GRPO)   never drop.
+
+    is_zero_gradient(rewards, mode="strict", correct=1.0) -> bool             one group
+    zero_gradient_mask(reward_lists, mode="strict", correct=1.0) -> np.ndarray many groups (sizes may differ)
+    summarize_rewards(reward_lists, correct=1.0) -> RewardSummary  the per-group counts that both the filter
+        (zero_gradient_from_summary) and the batch accuracy read, in one numpy pass: the sampler's path
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+FILTER_MODES = ("strict", "lenient", "none")
+
+
+def check_filter_mode(mode: str) -> str:
+    """Return `mode` if it is a known filter mode, else raise a ValueError listing the allowed ones."""
+    if mode not in FILTER_MODES:
+        raise ValueError(f"unknown zero-gradient filter mode {mode!r}; allowed: {', '.join(FILTER_MODES)}")
+    return mode
+
+
+@dataclass(frozen=True)
+class RewardSummary:
+    """Per group: number of rollouts, number with reward >= correct, and whether all rewards are equal."""
+
+    sizes: np.ndarray
+    num_correct: np.ndarray
+    no_spread: np.ndarray
+
+
+def summarize_rewards(reward_lists: Sequence[Sequence[float]], correct: float = 1.0) -> RewardSummary:
+    """Count each group's rollouts and correct rollouts, and test its spread, in one numpy pass."""
+    sizes = np.fromiter(map(len, reward_lists), dtype=np.int64, count=len(reward_lists))
+    if len(sizes) == 0:
+        return RewardSummary(sizes, sizes.copy(), np.zeros(0, dtype=bool))
+    if sizes.min() == 0:
+        raise ValueError(f"group {int(np.argmin(sizes))} has no rewards; a group needs at least one rollout")
+    rewards = np.fromiter(chain.from_iterable(reward_lists), dtype=np.float64, count=int(sizes.sum()))
+    starts = np.concatenate(([0], np.cumsum(sizes[:-1])))
+    num_correct = np.add.reduceat(rewards >= correct, starts, dtype=np.int64)
+    no_spread = np.minimum.reduceat(rewards, starts) == np.maximum.reduceat(rewards, starts)
+    return RewardSummary(sizes, num_correct, no_spread)
+
+
+def zero_gradient_from_summary(summary: RewardSummary, mode: str) -> np.ndarray:
+    """Algorithm 2, filter step: a bool per group, True where the group carries no learning signal."""
+    check_filter_mode(mode)
+    if mode == "none":
+        return np.zeros(len(summary.sizes), dtype=bool)
+    if mode == "lenient":
+        return summary.no_spread
+    return (summary.num_correct == 0) | (summary.num_correct == summary.sizes)
+
+
+def zero_gradient_mask(
+    reward_lists: Sequence[Sequence[float]], mode: str = "strict", correct: float = 1.0
+) -> np.ndarray:
+    """Algorithm 2, filter step, for many groups: True where a group carries no learning signal."""
+    check_filter_mode(mode)
+    return zero_gradient_from_summary(summarize_rewards(reward_lists, correct), mode)
+
+
+def is_zero_gradient(rewards: Sequence[float], mode: str = "strict", correct: float = 1.0) -> bool:
+    """Algorithm 2, filter step, for one group: True if it carries no learning signal under `mode`."""
+    return bool(zero_gradient_mask([rewards], mode, correct)[0])

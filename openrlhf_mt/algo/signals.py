@@ -1,0 +1,139 @@
+"""Per-task signals the weighters read, computed the same way in every engine (MTGRPO_SPEC.md §2).
+
+    batch_accuracy(groups, correct=1.0) -> dict[str, float]
+        fraction of a task's rollouts with reward >= correct, over the generated (pre-filter) groups; the
+        sampler already reports it per generation round as BatchInfo.accuracy_per_round
+    RewardEMA(tasks, decay=0.5)       J_k: .update(accuracy) once per generation round, .values()
+    per_task_improvement(task_of_sample, objective_before, objective_after) -> dict[str, float]
+        I_k: sum over the task's samples of (after - before), the per-sample clipped surrogate objective
+        recorded before a PPO mini-batch's optimizer step and recomputed (no grad) after it
+    per_task_mean_abs_advantage(task_of_sample, advantages) -> dict[str, float]   SEC's mean |A| per task
+    task_stats(reward, improvement=None, mean_abs_advantage=None) -> dict[str, TaskStats]
+
+Per-sample arrays may be numpy arrays, lists or torch tensors (read as float64 on the CPU). Results only
+hold tasks that occur in the input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from openrlhf_mt.algo.filters import summarize_rewards
+from openrlhf_mt.algo.types import Group, TaskStats
+
+
+def batch_accuracy(groups: Sequence[Group], correct: float = 1.0) -> dict[str, float]:
+    """J_k's input: each task's fraction of rollouts with reward >= `correct` (pre-filter batch)."""
+    summary = summarize_rewards([g.rewards for g in groups], correct)
+    names, codes = encode_tasks([g.task for g in groups])
+    num_correct = np.bincount(codes, weights=summary.num_correct, minlength=len(names))
+    num_rollouts = np.bincount(codes, weights=summary.sizes, minlength=len(names))
+    return dict(zip(names, (num_correct / num_rollouts).tolist(), strict=True))
+
+
+class RewardEMA:
+    """J_k, the released code's reward level: J_k <- decay * J_k + (1 - decay) * accuracy_k.
+
+    Like the released code, every J_k starts at 0 (not at its first observation; so IWU's lam * J_k term
+    starts small and grows over the first few rounds), and only the tasks present in an update move. Call
+    update() once per generation round: `for a in info.accuracy_per_round: reward_ema.update(a)`.
+    """
+
+    def __init__(self, tasks: Sequence[str], decay: float = 0.5) -> None:
+        if not 0 <= decay < 1:
+            raise ValueError(f"RewardEMA: decay must be in [0, 1), got {decay}")
+        self.tasks = tuple(tasks)
+        self.decay = float(decay)
+        self._values = dict.fromkeys(self.tasks, 0.0)
+
+    def update(self, accuracy: Mapping[str, float]) -> dict[str, float]:
+        """Subroutine 1 input J: EMA (decay 0.5) of the training-batch accuracy, for the tasks given."""
+        for task, value in accuracy.items():
+            if task not in self._values:
+                raise ValueError(f"RewardEMA: accuracy for unknown task {task!r}; tasks: {list(self.tasks)}")
+            if not math.isfinite(value):
+                raise ValueError(f"RewardEMA: accuracy of task {task!r} is {value}; must be finite")
+            self._values[task] = self.decay * self._values[task] + (1 - self.decay) * float(value)
+        return self.values()
+
+    def values(self) -> dict[str, float]:
+        return dict(self._values)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"tasks": list(self.tasks), "values": [self._values[t] for t in self.tasks]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if list(state["tasks"]) != list(self.tasks):
+            raise ValueError(
+                f"RewardEMA: state_dict is for tasks {state['tasks']}, this run has {list(self.tasks)}"
+            )
+        self._values = dict(zip(self.tasks, map(float, state["values"]), strict=True))
+
+
+def as_float64(values: Any, name: str) -> np.ndarray:
+    """A 1-D float64 numpy copy of a list, numpy array or torch tensor."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().double().numpy()
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one value per sample (1-D), got shape {array.shape}")
+    return array
+
+
+def encode_tasks(task_of_sample: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct task names (first-seen order) and each sample's index into them."""
+    index = {task: i for i, task in enumerate(dict.fromkeys(task_of_sample))}
+    codes = np.fromiter(map(index.__getitem__, task_of_sample), dtype=np.int64, count=len(task_of_sample))
+    return list(index), codes
+
+
+def per_task_sum_and_count(task_of_sample: Sequence[str], values: np.ndarray) -> dict[str, tuple[float, int]]:
+    """(sum of values, number of samples) per task that occurs in `task_of_sample`."""
+    if len(task_of_sample) != len(values):
+        raise ValueError(
+            f"{len(task_of_sample)} task names for {len(values)} per-sample values; need one each"
+        )
+    names, codes = encode_tasks(task_of_sample)
+    sums = np.bincount(codes, weights=values, minlength=len(names)).tolist()
+    counts = np.bincount(codes, minlength=len(names)).tolist()
+    return {task: (s, c) for task, s, c in zip(names, sums, counts, strict=True)}
+
+
+def per_task_improvement(
+    task_of_sample: Sequence[str], objective_before: Any, objective_after: Any
+) -> dict[str, float]:
+    """Subroutine 1 input I: I_k = sum over task k's samples of (objective_after - objective_before)."""
+    before = as_float64(objective_before, "objective_before")
+    after = as_float64(objective_after, "objective_after")
+    if before.shape != after.shape:
+        raise ValueError(f"objective_before has {before.shape[0]} samples, objective_after {after.shape[0]}")
+    return {task: s for task, (s, _) in per_task_sum_and_count(task_of_sample, after - before).items()}
+
+
+def per_task_mean_abs_advantage(task_of_sample: Sequence[str], advantages: Any) -> dict[str, float]:
+    """SEC bandit input: mean |A| over task k's samples."""
+    magnitudes = np.abs(as_float64(advantages, "advantages"))
+    return {task: s / c for task, (s, c) in per_task_sum_and_count(task_of_sample, magnitudes).items()}
+
+
+def task_stats(
+    reward: Mapping[str, float],
+    improvement: Mapping[str, float] | None = None,
+    mean_abs_advantage: Mapping[str, float] | None = None,
+) -> dict[str, TaskStats]:
+    """TaskStats for every task in `reward`; a task without improvement / mean |A| gets 0 (as in the code)."""
+    improvement, mean_abs_advantage = improvement or {}, mean_abs_advantage or {}
+    for name, signal in (("improvement", improvement), ("mean_abs_advantage", mean_abs_advantage)):
+        extra = sorted(set(signal) - set(reward))
+        if extra:
+            raise ValueError(f"task_stats: {name} given for tasks {extra} that have no reward")
+    return {
+        task: TaskStats(
+            float(value), float(improvement.get(task, 0.0)), float(mean_abs_advantage.get(task, 0.0))
+        )
+        for task, value in reward.items()
+    }

@@ -1,0 +1,446 @@
+"""Task weighters: the distribution z over tasks that the sampler fills batches with (MTGRPO_SPEC.md §2, §6).
+
+Every weighter has the same surface, so engines never branch on the method:
+
+    w = make_weighter(name, tasks, **kwargs)   # name: "uniform" | "static" | "iwu" | "strict" | "reg" | "sec"
+    w.weights() -> dict[str, float]            # a distribution over exactly `tasks`, in `tasks` order
+    w.update(stats: dict[str, TaskStats]) -> dict[str, float]   # one step; returns the new weights()
+    w.diagnostics: dict[str, float]            # what the last update saw, flat "<field>/<task>" keys
+    w.state_dict() -> dict; w.load_state_dict(sd)               # plain lists and floats: exact resume
+
+    UniformWeighter(tasks)
+    StaticWeighter(tasks, weights: Mapping[str, float])
+    IWUWeighter(tasks, lr=0.025, lam=0.2, improvement_clip=0.1, weight_decay=0.0, optimizer="sgd")
+    StrictWeighter(tasks, lr=0.025, weight_decay=0.0, optimizer="sgd")
+    RegularizedWeighter(tasks, lr=0.025, eta=1e-2, lam=1.0, optimizer="sgd")
+    SECWeighter(tasks, alpha=0.5, temperature=0.2)
+
+Which TaskStats field each one reads: IWU reads `reward` (J_k) and `improvement` (I_k); strict and reg read
+`reward`; SEC reads `mean_abs_advantage`; uniform and static read nothing (they still validate the stats).
+
+The three logit-descent weighters (iwu, strict, reg) keep logits xi (start 0: uniform), z = softmax(xi), and
+step xi with the gradient of sum_k z_k s_k through the softmax, g_k = z_k (s_k - sum_j z_j s_j), so tasks
+with a low score s_k gain weight. They differ only in the score s_k. The step is torch's SGD or Adam with
+coupled L2 weight decay (grad += weight_decay * xi), re-implemented in float64 numpy and tested against
+torch.optim step for step.
+
+IWU calls update() once per PPO mini-batch in the released code (4 per training step in the paper's runs)
+or once per training step in the paper's text: that is the engine's `update_every` choice; the weighter
+just takes one step per call. The released code passes every task each time, with I_k = 0 for a task that
+has no sample in the mini-batch; `signals.task_stats(reward_ema.values(), improvement)` does the same.
+
+Tasks absent from `stats` (say, no sample of theirs in this mini-batch) keep their logit, and for Adam their
+moment estimates and step count, unchanged. For the others the baseline is the present tasks' weighted mean
+score, sum_{j present} z_j s_j / sum_{j present} z_j: this is exactly the paper's gradient if each absent
+task is given that neutral mean score, it gives g_k = 0 for absent tasks, and it reduces to the paper's
+formula when every task is present. The weights stay a distribution over all configured tasks.
+
+Bad stats raise a ValueError naming the task and field (unknown task, NaN or inf); a rejected update leaves
+the weighter unchanged, so weights are never NaN.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from openrlhf_mt.algo.types import TaskStats
+
+OPTIMIZERS = ("sgd", "adam")
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+STAT_FIELDS = tuple(f.name for f in fields(TaskStats))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """z = softmax(xi / T), shifted by max(xi) first so that huge logits or a small T cannot overflow."""
+    with np.errstate(over="ignore"):  # (x - max) / T may reach -inf, whose exp is the right 0
+        shifted = np.exp((logits - logits.max()) / temperature)
+    return shifted / shifted.sum()
+
+
+class TaskWeighter:
+    """Base class: holds the task list, validates stats, and stores the weights as float64 numpy."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, tasks: Sequence[str]) -> None:
+        tasks = tuple(tasks)
+        if not tasks:
+            raise ValueError(f"{type(self).__name__}: needs at least one task")
+        if not all(isinstance(t, str) and t for t in tasks):
+            raise ValueError(
+                f"{type(self).__name__}: task names must be non-empty strings, got {list(tasks)}"
+            )
+        if len(set(tasks)) != len(tasks):
+            raise ValueError(f"{type(self).__name__}: task names repeat: {list(tasks)}")
+        self.tasks = tasks
+        self.index = {task: i for i, task in enumerate(tasks)}
+        self.diagnostics: dict[str, float] = {}
+
+    def probabilities(self) -> np.ndarray:
+        """The weights as a float64 array in `tasks` order."""
+        raise NotImplementedError
+
+    def weights(self) -> dict[str, float]:
+        return dict(zip(self.tasks, self.probabilities().tolist(), strict=True))
+
+    def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
+        self.check_stats(stats)
+        self.diagnostics = {}
+        return self.weights()
+
+    def check_stats(self, stats: Mapping[str, TaskStats]) -> None:
+        """Raise a ValueError naming the task and field for unknown tasks or non-finite values."""
+        if not isinstance(stats, Mapping):
+            raise TypeError(
+                f"{self.name} weighter: stats must be a dict task -> TaskStats, got {type(stats)}"
+            )
+        for task, task_stats in stats.items():
+            if task not in self.index:
+                raise ValueError(
+                    f"{self.name} weighter: stats for unknown task {task!r}; tasks: {list(self.tasks)}"
+                )
+            if not isinstance(task_stats, TaskStats):
+                raise TypeError(
+                    f"{self.name} weighter: stats[{task!r}] must be a TaskStats, got {type(task_stats)}"
+                )
+            if math.isfinite(task_stats.reward + task_stats.improvement + task_stats.mean_abs_advantage):
+                continue  # the common case; a finite sum can only mean finite fields
+            for name in STAT_FIELDS:
+                value = getattr(task_stats, name)
+                if not math.isfinite(value):
+                    raise ValueError(
+                        f"{self.name} weighter: stats[{task!r}].{name} is {value}; must be finite"
+                    )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "tasks": list(self.tasks)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("name") != self.name:
+            raise ValueError(f"state_dict is for a {state.get('name')!r} weighter, this one is {self.name!r}")
+        if list(state.get("tasks", ())) != list(self.tasks):
+            raise ValueError(
+                f"{self.name} weighter: state_dict is for tasks {state.get('tasks')}, "
+                f"this run has {list(self.tasks)}"
+            )
+
+
+class UniformWeighter(TaskWeighter):
+    """GRPO / DAPO baselines: z_k = 1/K forever."""
+
+    name = "uniform"
+
+    def probabilities(self) -> np.ndarray:
+        return np.full(len(self.tasks), 1.0 / len(self.tasks))
+
+
+class StaticWeighter(TaskWeighter):
+    """User-fixed weights: one non-negative number per task, renormalised to sum to 1."""
+
+    name = "static"
+
+    def __init__(self, tasks: Sequence[str], weights: Mapping[str, float]) -> None:
+        super().__init__(tasks)
+        unknown = sorted(set(weights) - set(self.tasks))
+        missing = [t for t in self.tasks if t not in weights]
+        if unknown or missing:
+            raise ValueError(
+                f"static weights: unknown tasks {unknown}, tasks without a weight {missing}; "
+                f"tasks: {list(self.tasks)}"
+            )
+        raw = np.array([float(weights[t]) for t in self.tasks])
+        bad = [t for t, w in zip(self.tasks, raw, strict=True) if not (math.isfinite(w) and w >= 0)]
+        if bad:
+            raise ValueError(f"static weights must be finite and >= 0; bad for {bad}: {dict(weights)}")
+        if raw.sum() <= 0:
+            raise ValueError(f"static weights are all zero: {dict(weights)}")
+        self._probabilities = raw / raw.sum()
+
+    def probabilities(self) -> np.ndarray:
+        return self._probabilities.copy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "weights": self._probabilities.tolist()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        if not np.allclose(state["weights"], self._probabilities, rtol=0, atol=1e-12):
+            raise ValueError(
+                f"static weights differ from the checkpoint's: {state['weights']} vs {self.weights()}"
+            )
+
+
+class LogitDescentWeighter(TaskWeighter):
+    """Shared machinery of iwu/strict/reg: z = softmax(xi), xi <- optimizer step on g = dz/dxi^T s."""
+
+    def __init__(self, tasks: Sequence[str], lr: float, weight_decay: float, optimizer: str) -> None:
+        super().__init__(tasks)
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"{self.name} weighter: lr must be > 0, got {lr}")
+        if not (math.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"{self.name} weighter: weight_decay must be >= 0, got {weight_decay}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"{self.name} weighter: unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}"
+            )
+        self.lr, self.weight_decay, self.optimizer = float(lr), float(weight_decay), optimizer
+        num_tasks = len(self.tasks)
+        self.logits = np.zeros(num_tasks)
+        # Adam moments and per-task step counts (absent tasks do not step; all-present == torch.optim.Adam)
+        self.exp_avg = np.zeros(num_tasks)
+        self.exp_avg_sq = np.zeros(num_tasks)
+        self.steps = np.zeros(num_tasks, dtype=np.int64)
+
+    def probabilities(self) -> np.ndarray:
+        return softmax(self.logits)
+
+    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
+        """s_k for the present tasks, in the order given; subclasses also fill self.diagnostics."""
+        raise NotImplementedError
+
+    def softmax_gradient(self, present: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Subroutine 1, line 2: g_k = z_k (s_k - sum_j z_j s_j), over the present tasks (see module doc)."""
+        z = self.probabilities()[present]
+        if z.sum() == 0:  # the present tasks' weights underflowed: their gradient is 0 either way
+            return np.zeros(len(self.tasks))
+        baseline = z @ scores / z.sum()
+        gradient = np.zeros(len(self.tasks))
+        gradient[present] = z * (scores - baseline)
+        return gradient
+
+    def step(self, present: np.ndarray, gradient: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Subroutine 1, line 3: xi <- xi - beta*g (SGD) or torch Adam's step; both with coupled L2 decay.
+
+        Returns the new (logits, exp_avg, exp_avg_sq, steps); absent tasks keep all four unchanged."""
+        grad = np.where(present, gradient + self.weight_decay * self.logits, 0.0)
+        if self.optimizer == "sgd":
+            return self.logits - self.lr * grad, self.exp_avg, self.exp_avg_sq, self.steps
+        beta1, beta2 = ADAM_BETAS
+        exp_avg = np.where(present, self.exp_avg + (1 - beta1) * (grad - self.exp_avg), self.exp_avg)  # lerp_
+        exp_avg_sq = np.where(present, beta2 * self.exp_avg_sq + (1 - beta2) * grad * grad, self.exp_avg_sq)
+        steps = self.steps + present
+        bias_correction1 = 1 - beta1 ** np.maximum(steps, 1)
+        bias_correction2 = 1 - beta2 ** np.maximum(steps, 1)
+        denom = np.sqrt(exp_avg_sq) / np.sqrt(bias_correction2) + ADAM_EPS
+        logits = np.where(present, self.logits - (self.lr / bias_correction1) * exp_avg / denom, self.logits)
+        return logits, exp_avg, exp_avg_sq, steps
+
+    def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
+        self.check_stats(stats)
+        present = np.fromiter((t in stats for t in self.tasks), dtype=bool, count=len(self.tasks))
+        self.diagnostics = {}
+        if not present.any():
+            return self.weights()
+        present_tasks = [t for t in self.tasks if t in stats]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught right below
+            scores = self.scores([stats[t] for t in present_tasks])
+            gradient = self.softmax_gradient(present, scores)
+            if not np.isfinite(gradient).all():
+                raise ValueError(
+                    f"{self.name} weighter: scores {scores.tolist()} overflow the gradient; rescale them"
+                )
+            new_state = self.step(present, gradient)
+        if not np.isfinite(new_state[0]).all():
+            raise ValueError(
+                f"{self.name} weighter: the step made the logits non-finite: {new_state[0].tolist()}"
+            )
+        self.logits, self.exp_avg, self.exp_avg_sq, self.steps = new_state
+        for task, score, g in zip(present_tasks, scores.tolist(), gradient[present].tolist(), strict=True):
+            self.diagnostics[f"score/{task}"] = score
+            self.diagnostics[f"gradient/{task}"] = g
+        return self.weights()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "logits": self.logits.tolist(),
+            "exp_avg": self.exp_avg.tolist(),
+            "exp_avg_sq": self.exp_avg_sq.tolist(),
+            "steps": self.steps.tolist(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.logits = np.array(state["logits"], dtype=np.float64)
+        self.exp_avg = np.array(state["exp_avg"], dtype=np.float64)
+        self.exp_avg_sq = np.array(state["exp_avg_sq"], dtype=np.float64)
+        self.steps = np.array(state["steps"], dtype=np.int64)
+
+
+class IWUWeighter(LogitDescentWeighter):
+    """MT-GRPO's Improvement-aware Weight Update (Subroutine 1): s_k = clip(I_k, -c, c) + lam * J_k.
+
+    Paper: lr (beta) 0.025, lam 0.2 (3 tasks) / 0.1-1.2 (9 tasks), c 0.1 (0.2 in most 9-task runs).
+    The released code steps with Adam, weight decay 1e-5 (3 tasks) / 1e-4 (9 tasks). c is its own setting,
+    not scaled by lr / 1e-6 as in the released code (MTGRPO_SPEC.md §2); inf turns the clip off.
+    Diagnostics per present task: clip_bound (1.0 if |I_k| > c), abs_improvement |I_k|, lam_reward lam*J_k,
+    score s_k, gradient g_k, and clip_bound_rate (the fraction of this task's updates so far in which the
+    clip bound), so a run shows which of the two signals moves the weights.
+    """
+
+    name = "iwu"
+
+    def __init__(
+        self,
+        tasks: Sequence[str],
+        lr: float = 0.025,
+        lam: float = 0.2,
+        improvement_clip: float = 0.1,
+        weight_decay: float = 0.0,
+        optimizer: str = "sgd",
+    ) -> None:
+        super().__init__(tasks, lr, weight_decay, optimizer)
+        if not (math.isfinite(lam) and lam >= 0):
+            raise ValueError(f"iwu weighter: lam must be >= 0, got {lam}")
+        if not improvement_clip > 0:
+            raise ValueError(
+                f"iwu weighter: improvement_clip must be > 0 (inf: no clip), got {improvement_clip}"
+            )
+        self.lam, self.improvement_clip = float(lam), float(improvement_clip)
+        self.clip_bound_count = [0] * len(self.tasks)
+        self.update_count = [0] * len(self.tasks)
+
+    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
+        """Subroutine 1, line 1: s_k = clip(I_k, -c, c) + lam * J_k."""
+        improvement = np.array([s.improvement for s in stats])
+        lam_reward = self.lam * np.array([s.reward for s in stats])
+        return np.clip(improvement, -self.improvement_clip, self.improvement_clip) + lam_reward
+
+    def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
+        weights = super().update(stats)
+        for task, task_stats in stats.items():
+            i = self.index[task]
+            clip_bound = abs(task_stats.improvement) > self.improvement_clip
+            self.clip_bound_count[i] += clip_bound
+            self.update_count[i] += 1
+            self.diagnostics |= {
+                f"clip_bound/{task}": float(clip_bound),
+                f"clip_bound_rate/{task}": self.clip_bound_count[i] / self.update_count[i],
+                f"abs_improvement/{task}": abs(task_stats.improvement),
+                f"lam_reward/{task}": self.lam * task_stats.reward,
+            }
+        return weights
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "clip_bound_count": list(self.clip_bound_count),
+            "update_count": list(self.update_count),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.clip_bound_count = [int(c) for c in state["clip_bound_count"]]
+        self.update_count = [int(c) for c in state["update_count"]]
+
+
+class StrictWeighter(LogitDescentWeighter):
+    """Strict worst-task baseline (eps = 0): the IWU step with s_k = J_k; collapses, oscillates (Fig. 2)."""
+
+    name = "strict"
+
+    def __init__(
+        self, tasks: Sequence[str], lr: float = 0.025, weight_decay: float = 0.0, optimizer: str = "sgd"
+    ) -> None:
+        super().__init__(tasks, lr, weight_decay, optimizer)
+
+    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
+        """Strict variant of Subroutine 1, line 1: s_k = J_k."""
+        return np.array([s.reward for s in stats])
+
+
+class RegularizedWeighter(LogitDescentWeighter):
+    """Subroutine 2: s_k = lam * J_k and xi <- xi - beta (g + eta xi), eta in {1e-2, 5e-4, 1e-5}.
+
+    The paper's rule is optimizer="sgd", lam=1 (the defaults). The released code's variant is
+    optimizer="adam", lam=0.2, with eta as Adam's coupled weight decay.
+    """
+
+    name = "reg"
+
+    def __init__(
+        self,
+        tasks: Sequence[str],
+        lr: float = 0.025,
+        eta: float = 1e-2,
+        lam: float = 1.0,
+        optimizer: str = "sgd",
+    ) -> None:
+        super().__init__(tasks, lr, eta, optimizer)
+        if not (math.isfinite(lam) and lam >= 0):
+            raise ValueError(f"reg weighter: lam must be >= 0, got {lam}")
+        self.lam = float(lam)
+
+    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
+        """Subroutine 2, line 1: s_k = lam * J_k (the eta * xi term is the optimizer's weight decay)."""
+        return self.lam * np.array([s.reward for s in stats])
+
+
+class SECWeighter(TaskWeighter):
+    """SEC bandit baseline: Q_k <- (1 - alpha) Q_k + alpha mean|A|_k for present tasks, z = softmax(Q / T)."""
+
+    name = "sec"
+
+    def __init__(self, tasks: Sequence[str], alpha: float = 0.5, temperature: float = 0.2) -> None:
+        super().__init__(tasks)
+        if not 0 < alpha <= 1:
+            raise ValueError(f"sec weighter: alpha must be in (0, 1], got {alpha}")
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"sec weighter: temperature must be > 0, got {temperature}")
+        self.alpha, self.temperature = float(alpha), float(temperature)
+        self.values = np.zeros(len(self.tasks))
+
+    def probabilities(self) -> np.ndarray:
+        """SEC: p_k proportional to exp(Q_k / T)."""
+        return softmax(self.values, self.temperature)
+
+    def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
+        """SEC: Q_k <- (1 - alpha) Q_k + alpha * mean|A|_k for the tasks in `stats`."""
+        self.check_stats(stats)
+        self.diagnostics = {}
+        for task, task_stats in stats.items():
+            i = self.index[task]
+            self.values[i] = (1 - self.alpha) * self.values[i] + self.alpha * task_stats.mean_abs_advantage
+            self.diagnostics[f"value/{task}"] = float(self.values[i])
+        return self.weights()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "values": self.values.tolist()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.values = np.array(state["values"], dtype=np.float64)
+
+
+WEIGHTERS: dict[str, type[TaskWeighter]] = {
+    cls.name: cls
+    for cls in (
+        UniformWeighter,
+        StaticWeighter,
+        IWUWeighter,
+        StrictWeighter,
+        RegularizedWeighter,
+        SECWeighter,
+    )
+}
+
+
+def make_weighter(name: str, tasks: Sequence[str], **kwargs: Any) -> TaskWeighter:
+    """Build the weighter called `name` for `tasks`; kwargs are its constructor's keyword arguments."""
+    if name not in WEIGHTERS:
+        raise ValueError(f"unknown task weighter {name!r}; allowed: {', '.join(WEIGHTERS)}")
+    cls = WEIGHTERS[name]
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "tasks")]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{name} weighter: unknown options {unknown}; allowed: {', '.join(allowed) or 'none'}"
+        )
+    return cls(tasks, **kwargs)

@@ -1,0 +1,102 @@
+"""The policy: any HF causal LM from a local directory, or `builtin:tiny`, built here without a download.
+
+`builtin:tiny` is a 2M-parameter Qwen2 (hidden 128, 8 layers, 4 heads, MLP 512, tied embeddings) with a
+character tokenizer: a `tokenizers` BPE model whose vocabulary is 4 special tokens, printable ASCII and
+"\\n", with no merges, so every character is one token. Both are written in HF format
+(`save_pretrained`), and from then on loaded like any other model (`AutoModelForCausalLM`,
+`AutoTokenizer`). `engines/local/warmup.py` trains it briefly before RL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tokenizers import Tokenizer, decoders, models
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+BUILTIN_TINY = "builtin:tiny"
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
+TINY_SHAPE = {
+    "hidden_size": 128,
+    "num_hidden_layers": 8,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "intermediate_size": 512,
+    "max_position_embeddings": 512,
+}
+
+
+@dataclass
+class Policy:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerFast
+    device: torch.device
+
+
+def character_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per character: 4 specials, printable ASCII (32..126) and newline."""
+    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *chars])}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    backend.decoder = decoders.Fuse()
+    pad, bos, eos, unk = SPECIAL_TOKENS
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token=pad, bos_token=bos, eos_token=eos, unk_token=unk
+    )
+
+
+def build_tiny(directory: str | Path, seed: int = 0) -> Path:
+    """Write a randomly initialised builtin:tiny model and its tokenizer to `directory` (HF format)."""
+    tokenizer = character_tokenizer()
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **TINY_SHAPE,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    """The config's device/dtype ("auto": CUDA + bfloat16 when a GPU is present, else CPU + float32)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("model.device: cuda was asked for, but torch sees no CUDA device")
+    if dtype == "auto":
+        dtype = "bfloat16" if device == "cuda" else "float32"
+    return torch.device(device), getattr(torch, dtype)
+
+
+def load_policy(path: str | Path, device: torch.device, dtype: torch.dtype) -> Policy:
+    """Load an HF causal LM and its tokenizer from a local directory; left padding for batched sampling."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"model.path: {path} is not a HF model directory (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    model.config.use_cache = True
+    return Policy(model=model, tokenizer=tokenizer, device=device)

@@ -1,0 +1,200 @@
+"""`openrlhf-mt report RUN_DIR [RUN_DIR ...]`: compare runs in report.md and report.png.
+
+report.md: per run, per-task eval accuracy at the start and at the end, worst-task and mean accuracy,
+the best worst-task accuracy and its step; the task weights and batch shares; the zero-gradient rates
+(early and late in training); time per step. report.png: per-task and worst-task eval accuracy over
+steps (one line per run), task weights over steps and zero-gradient rates over steps (one panel per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from openrlhf_mt.engines.local.logger import read_metrics
+
+
+@dataclass
+class Run:
+    label: str
+    path: Path
+    tasks: list[str]
+    rows: list[dict[str, Any]]
+
+    @property
+    def evals(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if "eval/worst_accuracy" in row]
+
+    @property
+    def train_rows(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if row["step"] > 0 and "time/train_s" in row]
+
+    def series(self, key: str, rows: list[dict[str, Any]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        rows = [row for row in (self.train_rows if rows is None else rows) if key in row]
+        return np.array([row["step"] for row in rows]), np.array([row[key] for row in rows], dtype=float)
+
+    def mean_of(self, key: str, rows: list[dict[str, Any]]) -> float:
+        values = [row[key] for row in rows if key in row]
+        return float(np.mean(values)) if values else float("nan")
+
+
+def load_run(path: str | Path) -> Run:
+    path = Path(path)
+    metrics, config = path / "metrics.jsonl", path / "config.yaml"
+    if not metrics.is_file() or not config.is_file():
+        raise FileNotFoundError(f"{path}: not a run directory (needs metrics.jsonl and config.yaml)")
+    cfg = yaml.safe_load(config.read_text())
+    return Run(label=cfg["method"], path=path, tasks=list(cfg["data"]["tasks"]), rows=read_metrics(metrics))
+
+
+def _pct(value: float) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
+
+
+def markdown(runs: list[Run], preamble: str = "") -> str:
+    tasks = runs[0].tasks
+    lines = ["# Run report", ""]
+    if preamble:
+        lines += [preamble, ""]
+    lines += [f"Runs: {', '.join(f'`{r.label}` ({r.path})' for r in runs)}. Accuracy in %.", ""]
+
+    lines += ["## Eval accuracy (mean@k on held-out prompts): start → end", ""]
+    header = ["method", *tasks, "worst task", "mean", "best worst-task (step)"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        if not run.evals:
+            lines.append(f"| {run.label} | " + " | ".join("–" for _ in header[1:]) + " |")
+            continue
+        first, last = run.evals[0], run.evals[-1]
+        best = max(run.evals, key=lambda row: row["eval/worst_accuracy"])
+        cells = [
+            f"{_pct(first[f'eval/{t}/accuracy'])} → **{_pct(last[f'eval/{t}/accuracy'])}**" for t in tasks
+        ]
+        cells += [
+            f"{_pct(first['eval/worst_accuracy'])} → **{_pct(last['eval/worst_accuracy'])}**",
+            f"{_pct(first['eval/mean_accuracy'])} → **{_pct(last['eval/mean_accuracy'])}**",
+            f"{_pct(best['eval/worst_accuracy'])} (step {best['step']})",
+        ]
+        lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+    lines += ["## Task weights and training-batch shares (mean over all steps; final weight)", ""]
+    header = ["method", *(f"{t} weight / share / final" for t in tasks)]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        rows = run.train_rows
+        cells = [
+            f"{run.mean_of(f'weights/{t}', rows):.2f} / {run.mean_of(f'batch_share/{t}', rows):.2f} / "
+            f"{rows[-1][f'weights/{t}']:.2f}"
+            if rows
+            else "–"
+            for t in tasks
+        ]
+        lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+    lines += [
+        "## Zero-gradient rate of generated groups (all rollouts right, or all wrong): first → last quarter",
+        "",
+    ]
+    header = ["method", *tasks, "generation rounds / step", "s / step"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        rows = run.train_rows
+        quarter = max(1, len(rows) // 4)
+        cells = [
+            f"{run.mean_of(f'train/{t}/zero_gradient_rate', rows[:quarter]):.2f} → "
+            f"{run.mean_of(f'train/{t}/zero_gradient_rate', rows[-quarter:]):.2f}"
+            for t in tasks
+        ]
+        cells += [f"{run.mean_of('rollout/rounds', rows):.2f}", f"{run.mean_of('time/step_s', rows):.2f}"]
+        lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def plot(runs: list[Run], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = runs[0].tasks
+    columns = max(len(tasks) + 1, len(runs))
+    fig, axes = plt.subplots(3, columns, figsize=(4 * columns, 10), squeeze=False)
+    for ax, key, title in [
+        *((axes[0, i], f"eval/{t}/accuracy", f"eval accuracy: {t}") for i, t in enumerate(tasks)),
+        (axes[0, len(tasks)], "eval/worst_accuracy", "eval accuracy: worst task"),
+    ]:
+        for run in runs:
+            ax.plot(*run.series(key, run.evals), marker="o", markersize=3, label=run.label)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for row, (prefix, name) in enumerate(
+        [
+            ("weights/{}", "weights (solid), batch shares (dotted)"),
+            ("train/{}/zero_gradient_rate", "zero-gradient rate"),
+        ],
+        start=1,
+    ):
+        for i, run in enumerate(runs):
+            ax = axes[row, i]
+            for color, task in enumerate(tasks):
+                ax.plot(*run.series(prefix.format(task)), color=f"C{color}", label=task)
+                if row == 1:  # beside each weight, the share of the training batch the task really got
+                    ax.plot(*run.series(f"batch_share/{task}"), color=f"C{color}", linestyle=":", alpha=0.7)
+            ax.set_title(f"{name}: {run.label}")
+            ax.set_xlabel("step")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    for row in range(3):
+        used = len(tasks) + 1 if row == 0 else len(runs)
+        for ax in axes[row, used:]:
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(run_dirs: list[str | Path], out: str | Path, preamble: str = "") -> tuple[Path, Path]:
+    """Write OUT/report.md (starting with `preamble`) and OUT/report.png for the runs; returns their paths."""
+    runs = [load_run(d) for d in run_dirs]
+    tasks = runs[0].tasks
+    for run in runs[1:]:
+        if run.tasks != tasks:
+            raise ValueError(f"{run.path}: tasks {run.tasks} differ from {runs[0].path}'s {tasks}")
+    labels = [r.label for r in runs]
+    for run in runs:  # two runs of one method: tell them apart by directory
+        if labels.count(run.label) > 1:
+            run.label = f"{run.label} ({run.path.name})"
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md, png = out / "report.md", out / "report.png"
+    md.write_text(markdown(runs, preamble) + f"\n![accuracy, weights and zero-gradient rates]({png.name})\n")
+    plot(runs, png)
+    return md, png
+
+
+def main(argv: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="run directories (with metrics.jsonl and config.yaml)")
+    parser.add_argument("--out", help="where report.md and report.png go (default: the first run's parent)")
+    args = parser.parse_args(argv)
+    try:
+        md, png = write_report(args.runs, args.out or Path(args.runs[0]).resolve().parent)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    print(md.read_text())
+    print(f"wrote {md} and {png}")
+    return 0

@@ -1,0 +1,480 @@
+"""The single-machine MT-GRPO trainer (MTGRPO_SPEC.md §4, Algorithm 1), driving the engine-free core.
+
+One step:
+  1. z = weighter.weights(); the sampler builds a batch through `generate(counts)`, which draws counts[k]
+     prompts from task k's stream, samples N rollouts each (KV cache) and scores them with the task.
+     Every generation round also feeds J_k (EMA of the pre-filter batch accuracy) and SEC's mean |Â|.
+  2. Group-normalised advantages (algo.advantages); the batch is split into PPO mini-batches, their old
+     log-probs computed once, before any update.
+  3. Per mini-batch: clipped surrogate (token-mean) -> AdamW step; with IWU the per-sample objective is
+     recomputed after the step and I_k = Σ (after − before) per task (algo.signals); the weighter steps
+     once per mini-batch or once per step (`algo.update_every`).
+  4. Every `eval.every` steps: mean@k accuracy on held-out prompts per task; metrics; checkpoints.
+
+Everything algorithmic (weights, batch building and filtering, advantages, J/I/|Â| signals) comes from
+openrlhf_mt.algo; prompts and rewards from openrlhf_mt.tasks. This file only adapts them to torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from openrlhf_mt.algo.advantages import group_advantages
+from openrlhf_mt.algo.filters import is_zero_gradient
+from openrlhf_mt.algo.sampler import RatioPreservingSampler
+from openrlhf_mt.algo.signals import (
+    RewardEMA,
+    batch_accuracy,
+    per_task_improvement,
+    per_task_mean_abs_advantage,
+    task_stats,
+)
+from openrlhf_mt.algo.types import Group
+from openrlhf_mt.algo.weights import make_weighter
+from openrlhf_mt.config import RunConfig, to_dict
+from openrlhf_mt.engines.local.checkpoint import find_checkpoint, load_state, save_checkpoint
+from openrlhf_mt.engines.local.logger import MetricsLogger
+from openrlhf_mt.engines.local.loss import LossOutput, policy_loss
+from openrlhf_mt.engines.local.model import BUILTIN_TINY, load_policy, resolve_device
+from openrlhf_mt.engines.local.rollout import TokenBatch, pack, response_logprobs, sample
+from openrlhf_mt.engines.local.streams import PromptStream, split_rows
+from openrlhf_mt.tasks import get_task
+
+# weighters whose score reads I_k: only they pay for the no-grad recompute after each mini-batch step
+IMPROVEMENT_WEIGHTERS = ("iwu",)
+# weighters with a logit step that `update_every` schedules; SEC's bandit steps once per training step
+LOGIT_WEIGHTERS = ("iwu", "strict", "reg")
+
+
+@dataclass
+class Rollouts:
+    """The payload of one Group: a prompt's token ids and its N sampled responses."""
+
+    prompt: list[int]
+    responses: list[list[int]]
+
+
+@dataclass
+class Sample:
+    task: str
+    prompt: list[int]
+    response: list[int]
+    advantage: float
+
+
+class LocalTrainer:
+    def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if cfg.model.threads:
+            torch.set_num_threads(cfg.model.threads)
+        torch.manual_seed(cfg.seed)
+        self.device, dtype = resolve_device(cfg.model.device, cfg.model.dtype)
+        self.init_path = self._model_path()
+        self.policy = load_policy(self.init_path, self.device, dtype)
+        self.model, self.tokenizer = self.policy.model, self.policy.tokenizer
+        self.reference = None
+        if cfg.train.kl_coef > 0:
+            self.reference = load_policy(self.init_path, self.device, dtype).model.eval()
+
+        self.task_names = list(cfg.data.tasks)
+        if len(set(self.task_names)) != len(self.task_names):
+            raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
+        self.tasks = {name: get_task(name) for name in self.task_names}
+        self.train_rows, self.eval_rows, self.prompt_ids = {}, {}, {}
+        for name, task in self.tasks.items():
+            train, held_out = split_rows(task, cfg.data.train_size, cfg.data.eval_size, cfg.seed)
+            self.train_rows[name], self.eval_rows[name] = train, held_out
+            self.prompt_ids[name] = self.tokenizer([row["prompt"] for row in train])["input_ids"]
+        self.streams = {
+            name: PromptStream(len(self.train_rows[name]), cfg.seed, i)
+            for i, name in enumerate(self.task_names)
+        }
+
+        algo = cfg.algo
+        self.weighter = make_weighter(algo.weighter, self.task_names, **algo.weighter_kwargs())
+        self.sampler = RatioPreservingSampler(
+            self.task_names, cfg.rollout.prompts_per_step, seed=cfg.seed, **algo.sampler_kwargs()
+        )
+        self.reward_ema = RewardEMA(self.task_names, decay=algo.j_ema_decay)
+        self.eval_accuracy: dict[str, float] = {}
+
+        betas = tuple(cfg.train.adam_betas)
+        if len(betas) != 2:
+            raise ValueError(f"train.adam_betas: expected two numbers (β1, β2), got {cfg.train.adam_betas}")
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.train.lr, betas=betas, weight_decay=cfg.train.weight_decay
+        )
+        total_updates = max(1, cfg.train.steps * cfg.train.mini_batches)
+        cosine = cfg.train.lr_schedule == "cosine"
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda i: (
+                0.5 * (1 + math.cos(math.pi * min(i, total_updates) / total_updates)) if cosine else 1.0
+            ),
+        )
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.step = 0
+        self.best_worst_accuracy = -1.0
+
+        resume_step = None
+        if resume:
+            checkpoint = find_checkpoint(self.out / "checkpoints" / "last")
+            if checkpoint is None:
+                raise FileNotFoundError(f"--resume: no checkpoint under {self.out / 'checkpoints' / 'last'}")
+            self._load(checkpoint)
+            resume_step = self.step
+        (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.logger = MetricsLogger(self.out, cfg, resume_step)
+
+    def _model_path(self) -> Path:
+        if self.cfg.model.path == BUILTIN_TINY:
+            from openrlhf_mt.engines.local.warmup import warmed_up_tiny
+
+            return warmed_up_tiny(self.cfg)
+        return Path(self.cfg.model.path).expanduser()
+
+    # -- rollouts ----------------------------------------------------------------------------------------
+
+    def _sample(
+        self, prompts: list[list[int]], n: int, temperature: float, generator: torch.Generator
+    ) -> list[list[int]]:
+        """n responses per prompt (prompt-major), at most `rollout.chunk_size` sequences at a time."""
+        chunk = max(1, self.cfg.rollout.chunk_size // n)
+        responses = []
+        for start in range(0, len(prompts), chunk):
+            responses += sample(
+                self.model,
+                prompts[start : start + chunk],
+                n=n,
+                eos_id=self.tokenizer.eos_token_id,
+                pad_id=self.tokenizer.pad_token_id,
+                max_new_tokens=self.cfg.rollout.max_new_tokens,
+                temperature=temperature,
+                top_p=self.cfg.rollout.top_p,
+                generator=generator,
+            )
+        return responses
+
+    def _score(self, task: str, responses: list[list[int]], labels: list[str], train: bool) -> list[float]:
+        texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
+        return [self.tasks[task].score(t, label, train=train) for t, label in zip(texts, labels, strict=True)]
+
+    def generate(self, counts: dict[str, int]) -> list[Group]:
+        """The sampler's callback: counts[task] fresh prompts per task, N scored rollouts each."""
+        n = self.cfg.rollout.rollouts_per_prompt
+        start = time.perf_counter()
+        self.model.eval()
+        groups = []
+        for task, count in counts.items():
+            indices = self.streams[task].take(count)
+            prompts = [self.prompt_ids[task][i] for i in indices]
+            labels = [self.train_rows[task][i]["label"] for i in indices]
+            responses = self._sample(prompts, n, self.cfg.rollout.temperature, self.generator)
+            rewards = self._score(task, responses, [label for label in labels for _ in range(n)], train=True)
+            for j, prompt in enumerate(prompts):
+                rollouts = Rollouts(prompt, responses[j * n : (j + 1) * n])
+                groups.append(Group(task, rewards[j * n : (j + 1) * n], payload=rollouts))
+        self.reward_ema.update(batch_accuracy(groups))  # J_k: once per generation round (released code)
+        self.step_groups += groups
+        self.generate_seconds += time.perf_counter() - start
+        return groups
+
+    # -- policy update -----------------------------------------------------------------------------------
+
+    def _micro_batches(self, samples: list[Sample]) -> list[tuple[list[Sample], TokenBatch]]:
+        size = self.cfg.train.micro_batch_size or len(samples)
+        pad = self.tokenizer.pad_token_id
+        return [
+            (part, pack([s.prompt for s in part], [s.response for s in part], pad, self.device))
+            for part in (samples[i : i + size] for i in range(0, len(samples), size))
+        ]
+
+    def _objective(
+        self, micro: list[tuple[list[Sample], TokenBatch]], old: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Per-sample clipped-surrogate objective of a mini-batch under the current policy (no grad)."""
+        with torch.no_grad():
+            return torch.cat(
+                [
+                    self._loss(samples, batch, o, None).sample_objective
+                    for (samples, batch), o in zip(micro, old, strict=True)
+                ]
+            )
+
+    def _loss(
+        self,
+        samples: list[Sample],
+        batch: TokenBatch,
+        old: torch.Tensor,
+        tokens: float | None,
+        ref: torch.Tensor | None = None,
+    ) -> LossOutput:
+        logprobs = response_logprobs(self.model, batch, self.cfg.rollout.temperature)
+        advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=self.device)
+        return policy_loss(
+            logprobs,
+            old,
+            advantages,
+            batch.response_mask,
+            clip_low=self.cfg.algo.clip_low,
+            clip_high=self.cfg.algo.clip_high,
+            token_count=tokens,
+            ref_logprobs=ref,
+            kl_coef=self.cfg.train.kl_coef,
+        )
+
+    def update_policy(self, groups: list[Group]) -> dict[str, float]:
+        """PPO mini-batch updates on the batch; IWU signals per mini-batch. Returns train metrics."""
+        cfg, algo = self.cfg, self.cfg.algo
+        samples = []
+        for group in groups:
+            advantages = group_advantages(np.asarray(group.rewards, dtype=np.float64))
+            samples += [
+                Sample(group.task, group.payload.prompt, response, float(a))
+                for response, a in zip(group.payload.responses, advantages, strict=True)
+            ]
+        if not samples:
+            return {}
+        # groups arrive in the sampler's seeded random order, so consecutive mini-batches mix tasks
+        count = min(cfg.train.mini_batches, len(samples))
+        bounds = np.linspace(0, len(samples), count + 1).astype(int)
+        mini_batches = [self._micro_batches(samples[a:b]) for a, b in itertools.pairwise(bounds)]
+        self.model.eval()
+        with torch.no_grad():  # old (and reference) log-probs: once per step, before any update
+            old = [
+                [response_logprobs(self.model, b, cfg.rollout.temperature) for _, b in mb]
+                for mb in mini_batches
+            ]
+            ref = [
+                [
+                    response_logprobs(self.reference, b, cfg.rollout.temperature) if self.reference else None
+                    for _, b in mb
+                ]
+                for mb in mini_batches
+            ]
+        wants_improvement = algo.weighter in IMPROVEMENT_WEIGHTERS
+        per_minibatch = algo.weighter in LOGIT_WEIGHTERS and algo.update_every == "minibatch"
+        step_improvement: dict[str, float] = {}
+        sums = {"loss/policy": 0.0, "loss/clip_fraction": 0.0, "loss/kl": 0.0, "loss/grad_norm": 0.0}
+        self.model.train()
+        for micro, old_mb, ref_mb in zip(mini_batches, old, ref, strict=True):
+            tokens = float(sum(b.response_mask.sum().item() for _, b in micro))
+            before = []
+            self.optimizer.zero_grad(set_to_none=True)
+            for (part, batch), o, r in zip(micro, old_mb, ref_mb, strict=True):
+                out = self._loss(part, batch, o, tokens, r)
+                out.loss.backward()
+                before.append(out.sample_objective)
+                share = batch.response_mask.sum().item() / tokens
+                sums["loss/policy"] += out.loss.item()
+                sums["loss/clip_fraction"] += out.clip_fraction.item() * share
+                sums["loss/kl"] += out.kl.item()
+            max_norm = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
+            sums["loss/grad_norm"] += float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            self.optimizer.step()
+            self.schedule.step()
+            if not wants_improvement and not per_minibatch:
+                continue
+            task_of_sample = [s.task for part, _ in micro for s in part]
+            improvement = {}
+            if wants_improvement:
+                after = self._objective(micro, old_mb)
+                improvement = per_task_improvement(task_of_sample, torch.cat(before), after)
+                for task, value in improvement.items():
+                    step_improvement[task] = step_improvement.get(task, 0.0) + value
+            if per_minibatch:
+                self.weighter.update(task_stats(self._reward_signal(), improvement))
+        if algo.weighter in LOGIT_WEIGHTERS and not per_minibatch:
+            self.weighter.update(task_stats(self._reward_signal(), step_improvement))
+        metrics = {key: value / len(mini_batches) for key, value in sums.items()}
+        metrics["train/lr"] = self.schedule.get_last_lr()[0]
+        metrics["train/response_tokens"] = float(np.mean([len(s.response) for s in samples]))
+        for task, value in step_improvement.items():
+            metrics[f"train/{task}/improvement"] = value
+        return metrics
+
+    def _reward_signal(self) -> dict[str, float]:
+        """J_k: the EMA of batch accuracy, or the latest eval accuracy (`algo.signal_source: eval`)."""
+        if self.cfg.algo.signal_source == "eval":
+            if not self.eval_accuracy:
+                raise ValueError("algo.signal_source: eval needs eval.every > 0 (an eval before step 1)")
+            return dict(self.eval_accuracy)
+        return self.reward_ema.values()
+
+    # -- one step, evaluation, the loop ------------------------------------------------------------------
+
+    def train_step(self) -> dict[str, Any]:
+        self.step += 1
+        self.step_groups: list[Group] = []
+        self.generate_seconds = 0.0
+        start = time.perf_counter()
+        weights = self.weighter.weights()
+        groups, info = self.sampler.build_batch(weights, self.generate)
+        batch_seconds = time.perf_counter() - start
+
+        train_start = time.perf_counter()
+        if self.cfg.algo.weighter == "sec":  # SEC's bandit reads mean |Â| over the step's generated groups
+            advantages = [group_advantages(np.asarray(g.rewards, dtype=np.float64)) for g in self.step_groups]
+            tasks = [g.task for g, a in zip(self.step_groups, advantages, strict=True) for _ in a]
+            signal = per_task_mean_abs_advantage(tasks, np.concatenate(advantages))
+            self.weighter.update(
+                task_stats({t: self.reward_ema.values()[t] for t in signal}, mean_abs_advantage=signal)
+            )
+        metrics = self.update_policy(groups)
+        train_seconds = time.perf_counter() - train_start
+
+        row: dict[str, Any] = {"step": self.step}
+        for task in self.task_names:
+            row[f"weights/{task}"] = weights[task]
+            row[f"batch_share/{task}"] = info.realised_share[task]
+        accuracy = batch_accuracy(self.step_groups)
+        mode = self.cfg.algo.filter_mode
+        for task in self.task_names:
+            mine = [g for g in self.step_groups if g.task == task]
+            if not mine:
+                continue
+            row[f"train/{task}/accuracy"] = accuracy[task]
+            row[f"train/{task}/reward"] = float(np.mean([r for g in mine for r in g.rewards]))
+            # "zero gradient": no correct-vs-incorrect contrast in the group (the strict filter's test),
+            # logged for every method so GRPO and MT-GRPO are measured alike; zero_advantage_rate: all
+            # rewards equal, so the group's GRPO advantage is exactly 0
+            row[f"train/{task}/zero_gradient_rate"] = float(
+                np.mean([is_zero_gradient(g.rewards, "strict") for g in mine])
+            )
+            row[f"train/{task}/zero_advantage_rate"] = float(
+                np.mean([is_zero_gradient(g.rewards, "lenient") for g in mine])
+            )
+            row[f"train/{task}/J"] = self.reward_ema.values()[task]
+        row.update({f"rollout/{key}": value for key, value in info.to_metrics().items()})
+        row["rollout/generated_groups"] = len(self.step_groups)
+        row["rollout/filter"] = mode
+        row.update(metrics)
+        row.update({f"weighter/{key}": value for key, value in self.weighter.diagnostics.items()})
+        row["time/generate_s"] = self.generate_seconds
+        row["time/filter_s"] = batch_seconds - self.generate_seconds
+        row["time/train_s"] = train_seconds
+        return row
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """mean@k accuracy (reward 1/0) on each task's held-out prompts; worst-task and mean."""
+        start = time.perf_counter()
+        self.model.eval()
+        # its own generator, seeded by the step: evaluation never shifts the training rollouts' randomness
+        generator = torch.Generator(device=self.device).manual_seed(self.cfg.seed * 1_000_003 + self.step)
+        k = self.cfg.eval.samples
+        row = {}
+        for task in self.task_names:
+            rows = self.eval_rows[task]
+            prompts = self.tokenizer([r["prompt"] for r in rows])["input_ids"]
+            responses = self._sample(prompts, k, self.cfg.eval.temperature, generator)
+            scores = self._score(task, responses, [r["label"] for r in rows for _ in range(k)], train=False)
+            row[f"eval/{task}/accuracy"] = float(np.mean(scores))
+        self.eval_accuracy = {t: row[f"eval/{t}/accuracy"] for t in self.task_names}
+        row["eval/worst_accuracy"] = min(self.eval_accuracy.values())
+        row["eval/mean_accuracy"] = float(np.mean(list(self.eval_accuracy.values())))
+        row["time/eval_s"] = time.perf_counter() - start
+        return row
+
+    def _eval_due(self) -> bool:
+        every = self.cfg.eval.every
+        return every > 0 and (self.step % every == 0 or self.step == self.cfg.train.steps)
+
+    def train(self) -> list[dict[str, Any]]:
+        """Run to `train.steps`; returns the metric rows written by this call."""
+        cfg = self.cfg
+        rows = []
+        if self.step == 0 and cfg.eval.every > 0:
+            rows.append({"step": 0, **self.evaluate()})
+            self.logger.log(rows[-1])
+            self._maybe_save_best(rows[-1])
+        bar = tqdm(
+            total=cfg.train.steps,
+            initial=self.step,
+            desc=f"{cfg.method}",
+            unit="step",
+            disable=not cfg.logging.progress,
+        )
+        while self.step < cfg.train.steps:
+            step_start = time.perf_counter()
+            row = self.train_step()
+            if self._eval_due():
+                row.update(self.evaluate())
+            row["time/step_s"] = time.perf_counter() - step_start
+            self.logger.log(row)
+            rows.append(row)
+            self._maybe_save_best(row)
+            if (
+                cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
+            ) or self.step == cfg.train.steps:
+                self.save(self.out / "checkpoints" / "last")
+            bar.update(1)
+            if self.eval_accuracy:
+                bar.set_postfix(
+                    worst=f"{min(self.eval_accuracy.values()):.2f}",
+                    mean=f"{np.mean(list(self.eval_accuracy.values())):.2f}",
+                )
+        bar.close()
+        self.logger.close()
+        return rows
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+
+    def _maybe_save_best(self, row: dict[str, Any]) -> None:
+        worst = row.get("eval/worst_accuracy")
+        if worst is None or worst <= self.best_worst_accuracy:
+            return
+        self.best_worst_accuracy = worst
+        if self.cfg.checkpoint.keep_best:
+            self.save(self.out / "checkpoints" / "best")
+
+    def save(self, directory: Path) -> None:
+        state = {
+            "step": self.step,
+            "best_worst_accuracy": self.best_worst_accuracy,
+            "eval_accuracy": self.eval_accuracy,
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "weighter": self.weighter.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "reward_ema": self.reward_ema.state_dict(),
+            "streams": {task: stream.state_dict() for task, stream in self.streams.items()},
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(),
+            "config": to_dict(self.cfg),
+        }
+        save_checkpoint(directory, self.model, self.tokenizer, state)
+
+    def _load(self, directory: Path) -> None:
+        state = load_state(directory)
+        weights = load_policy(directory, self.device, self.model.dtype).model.state_dict()
+        self.model.load_state_dict(weights)
+        self.step = state["step"]
+        self.best_worst_accuracy = state["best_worst_accuracy"]
+        self.eval_accuracy = state["eval_accuracy"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.weighter.load_state_dict(state["weighter"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.reward_ema.load_state_dict(state["reward_ema"])
+        for task, stream_state in state["streams"].items():
+            self.streams[task].load_state_dict(stream_state)
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])

@@ -1,0 +1,137 @@
+"""IWU's improvement signal I_k, measured inside OpenRLHF's policy actor (MTGRPO_SPEC.md §2).
+
+The released code records each sample's clipped surrogate objective before a PPO mini-batch's
+optimizer step and recomputes it (no grad) after the step; I_k sums (after - before) over task k's
+samples. Here, per optimizer-step window of upstream's `ActorPPOTrainer` (the micro-batches whose
+gradients DeepSpeed accumulates into one step):
+
+  before: taken from the very tensors upstream's loss sees (a wrapper around `actor_loss_fn`), so
+          it costs nothing extra;
+  after:  one extra no-grad forward per micro-batch of the window, once the window's step is done.
+
+The per-sample objective is the token-mean of min(r·A, clip(r, 1-ε_low, 1+ε_high)·A) over the
+response, with upstream's own ε_low/ε_high (`--actor.eps_clip_low_high`) and its old log-probs.
+Per-task sums are all-reduced over the data-parallel ranks, then rank 0 sends them, with each task's
+mean |A| (SEC's signal), to the TaskWeightActor. Approximations against the released code: none in
+the formula; upstream's KL and entropy terms are not part of the objective (the paper sets the KL
+weight to 0), and with `--train.dynamic_batch_enable` the window boundaries are upstream's dynamic
+ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+import torch
+
+from openrlhf_mt.algo.signals import per_task_improvement, per_task_mean_abs_advantage
+from openrlhf_mt.engines.local.loss import clipped_objective, per_sample_mean
+from openrlhf_mt.tasks.base import decode_label
+
+
+def sample_objective(
+    log_probs: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    action_mask: torch.Tensor,
+    clip_low: float,
+    clip_high: float,
+) -> torch.Tensor:
+    """Per-sample (B,) token-mean clipped surrogate objective, float64 on the CPU."""
+    per_token = clipped_objective(
+        log_probs.float(), old_log_probs.float(), advantages.float(), clip_low, clip_high
+    )
+    return per_sample_mean(per_token, action_mask).detach().double().cpu()
+
+
+class ImprovementRecorder:
+    """Installed on an upstream ActorPPOTrainer: wraps its loss function and training step."""
+
+    def __init__(
+        self, actor_trainer: Any, weights_actor: Any, tasks: list[str], measure_improvement: bool
+    ) -> None:
+        self.trainer = actor_trainer
+        self.tasks = tasks
+        self.measure_improvement = measure_improvement  # False: mean |A| only (SEC), no extra forward
+        self.strategy = actor_trainer.strategy
+        self.weights_actor = weights_actor
+        self.clip_low, self.clip_high = actor_trainer.args.actor.eps_clip_low_high
+        self.window: list[tuple[Any, torch.Tensor]] = []  # (experience, objective before) per micro-batch
+        self.last_before: torch.Tensor | None = None
+        self.upstream_loss = actor_trainer.actor_loss_fn
+        self.upstream_step = actor_trainer.training_step
+        actor_trainer.actor_loss_fn = self.loss_fn
+        actor_trainer.training_step = self.training_step
+
+    def loss_fn(
+        self, log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, **kwargs: Any
+    ):
+        self.last_before = sample_objective(
+            log_probs, old_log_probs, advantages, kwargs["action_mask"], self.clip_low, self.clip_high
+        )
+        return self.upstream_loss(log_probs, old_log_probs, advantages, **kwargs)
+
+    def training_step(self, experience: Any, kl_ctl: float, step: int, loss_batch_info: Any = None) -> dict:
+        status = self.upstream_step(experience, kl_ctl, step, loss_batch_info)
+        self.window.append((experience, self.last_before))
+        if self.closes_window(step):
+            self.report_window()
+        return status
+
+    def closes_window(self, step: int) -> bool:
+        """Whether micro-batch `step` was the last of an optimizer step (DeepSpeed's accumulation)."""
+        if self.trainer.args.train.dynamic_batch_enable:
+            return bool(self.trainer.replay_buffer.dynamic_optimizer_step[step])
+        return (step + 1) % self.strategy.accumulated_gradient == 0
+
+    @torch.no_grad()
+    def report_window(self) -> None:
+        tasks, before, after, abs_advantage = [], [], [], []
+        for experience, objective_before in self.window:
+            if self.measure_improvement:
+                before.append(objective_before)
+                after.append(self.objective_after(experience))
+            abs_advantage.append(per_sample_mean(experience.advantages.abs().float(), experience.action_mask))
+            tasks += [decode_label(label, where="experience label")["task"] for label in experience.labels]
+        self.window = []
+        improvement = per_task_improvement(tasks, torch.cat(before), torch.cat(after)) if before else {}
+        mean_abs_advantage = per_task_mean_abs_advantage(tasks, torch.cat(abs_advantage))
+        improvement, mean_abs_advantage = self.sum_over_ranks(improvement, mean_abs_advantage, tasks)
+        if self.strategy.is_rank_0():  # waited for, so the trainer's end_step() comes after it
+            ray.get(self.weights_actor.observe_training.remote(improvement, mean_abs_advantage))
+
+    def objective_after(self, experience: Any) -> torch.Tensor:
+        actor = self.trainer.actor
+        actor.eval()
+        log_probs = actor(
+            experience.sequences,
+            experience.action_mask,
+            attention_mask=experience.attention_mask,
+            ring_attn_group=self.strategy.ring_attn_group,
+        )
+        actor.train()
+        return sample_objective(
+            log_probs,
+            experience.action_log_probs,
+            experience.advantages,
+            experience.action_mask,
+            self.clip_low,
+            self.clip_high,
+        )
+
+    def sum_over_ranks(
+        self, improvement: dict, mean_abs_advantage: dict, tasks: list[str]
+    ) -> tuple[dict, dict]:
+        """I_k summed and mean |A| averaged (sample-weighted) over the data-parallel ranks."""
+        local = {}
+        for t in self.tasks:  # every rank sends every task, so the all-reduce keys match
+            count = float(tasks.count(t))
+            local[f"improvement/{t}"] = improvement.get(t, 0.0)
+            local[f"abs_advantage_sum/{t}"] = mean_abs_advantage.get(t, 0.0) * count
+            local[f"count/{t}"] = count
+        total = self.strategy.all_reduce(local, op="sum") if self.strategy.world_size > 1 else local
+        present = [t for t in self.tasks if total[f"count/{t}"] > 0]
+        summed = {t: total[f"improvement/{t}"] for t in present}
+        mean_abs = {t: total[f"abs_advantage_sum/{t}"] / total[f"count/{t}"] for t in present}
+        return summed, mean_abs

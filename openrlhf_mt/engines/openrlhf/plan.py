@@ -1,0 +1,84 @@
+"""The resolved plan of a train-ray run: tasks, weights, batch sizes, rounds, GPU split (--mt.dry_run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class DryRunFinished(Exception):
+    """Raised at the first batch under --mt.dry_run, carrying the plan; the command prints it, exits 0."""
+
+
+@dataclass
+class GpuSplit:
+    actor: int
+    reference: int
+    critic: int
+    reward: int
+    vllm: int
+    colocated: bool
+
+    @property
+    def total(self) -> int:
+        """GPUs the Ray placement asks for (colocated models share the actor's)."""
+        if self.colocated:
+            return max(self.actor, self.vllm)
+        return self.actor + self.reference + self.critic + self.reward + self.vllm
+
+    def describe(self) -> str:
+        parts = [f"actor {self.actor}", f"reference {self.reference}", f"vLLM {self.vllm}"]
+        if self.critic:
+            parts.append(f"critic {self.critic}")
+        if self.reward:
+            parts.append(f"reward model {self.reward}")
+        return ", ".join(parts) + (" (colocated)" if self.colocated else "") + f" = {self.total} GPUs"
+
+
+def gpu_split(args: Any) -> GpuSplit:
+    """The GPUs each model takes under upstream's placement rules (OpenRLHF's hierarchical args)."""
+
+    def ranks(section: Any) -> int:
+        return section.num_nodes * section.num_gpus_per_node
+
+    return GpuSplit(
+        actor=ranks(args.actor),
+        reference=ranks(args.ref) if args.algo.kl.init_coef > 0 else 0,
+        critic=ranks(args.critic) if args.critic.model_name_or_path else 0,
+        reward=ranks(args.reward) if args.reward.model_name_or_path and not args.reward.remote_url else 0,
+        vllm=(args.vllm.num_engines or 0) * args.vllm.tensor_parallel_size,
+        colocated=bool(args.train.colocate_all),
+    )
+
+
+def describe_plan(
+    args: Any,
+    prompts_per_task: dict[str, int],
+    weights: dict[str, float],
+    episode_length: int,
+    scheduler_steps: int,
+) -> str:
+    algo, mt = args.mt.algo, args.mt
+    batch, n = args.rollout.batch_size, args.rollout.n_samples_per_prompt
+    refill = (
+        "none (GRPO: one round)"
+        if algo.filter_mode == "none"
+        else ("ratio-preserving (RPS+AAS)" if algo.preserve_ratio else "task-blind (DAPO)")
+    )
+    lines = [
+        f"method {mt.method}: weighter {algo.weighter}, filter {algo.filter_mode}, refill {refill}, "
+        f"signal {algo.signal_source}, weight update per {algo.update_every}, clip ({algo.clip_low}, "
+        f"{algo.clip_high}) -> --actor.eps_clip_low_high {tuple(args.actor.eps_clip_low_high)}",
+        "tasks (prompts, initial weight): "
+        + ", ".join(f"{t} ({prompts_per_task[t]}, {weights[t]:.3f})" for t in prompts_per_task),
+        f"batch: {batch} prompts x {n} rollouts = {batch * n} samples after filtering; a round generates "
+        f"{round(algo.oversample * batch)} prompts (oversample {algo.oversample}), "
+        f"at most {algo.max_rounds} rounds",
+        f"PPO: mini-batches of {args.train.batch_size} samples, "
+        f"micro-batches of {args.train.micro_batch_size}, {args.train.max_epochs} epoch(s) per batch",
+        f"steps: {episode_length} per episode x {args.train.num_episodes} episode(s); "
+        f"LR scheduler steps {scheduler_steps}",
+        f"GPU split: {gpu_split(args).describe()}",
+        f"checkpoints: {args.ckpt.path} every {args.ckpt.save_steps} steps; resume: {args.ckpt.load_enable}",
+    ]
+    return "openrlhf-mt train-ray plan (dry run: stopped before the first rollout)\n  " + "\n  ".join(lines)

@@ -1,0 +1,83 @@
+"""OpenRLHF reward function for every task of this library: ``--reward.remote_url <this file>``.
+
+OpenRLHF 0.11.2 (``openrlhf/utils/agent.py``, ``SingleTurnAgentExecutor``) loads ``reward_func`` from a
+``.py`` path and calls it once per sample as ``reward_func([query], [prompt], [label])``, where
+``query = tokenizer.decode(prompt_ids + response_ids, skip_special_tokens=False)``. It reads
+``rewards`` (used for training), ``scores`` (dynamic filtering; falls back to ``rewards``) and
+``extra_logs`` (each value logged per sample, so every sample must carry the same keys). If the
+function raises, upstream logs it and leaves the sample without a reward, which fails later, far from
+the cause: so this function never raises; a failed sample scores 0 and counts in ``reward_failed``.
+
+Each sample is routed by the ``"task"`` field of its label. The response is the query after the prompt
+(the query starts with the decoded prompt; else the text after the prompt's last 64 characters; else
+the whole query), without trailing special tokens such as ``</s>`` or ``<|im_end|>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from openrlhf_mt.tasks import get_task
+from openrlhf_mt.tasks.base import decode_label
+
+logger = logging.getLogger(__name__)
+
+# Special tokens as tokenizers print them: <|im_end|>, <|endoftext|>, <｜end▁of▁sentence｜>, </s>, <eos>, ...
+_SPECIAL_TOKEN = re.compile(r"<\|[^<>\s]{1,40}\|>|<｜[^<>\s]{1,40}｜>|</?s>|<eos>|<pad>|<unk>")
+_MAX_SPECIAL_TOKEN_CHARS = 48
+_PROMPT_TAIL_CHARS = 64
+
+
+def strip_trailing_special_tokens(text: str, limit: int = 16) -> str:
+    """`text` without the special tokens (up to `limit`) and whitespace at its end."""
+    for _ in range(limit):
+        text = text.rstrip()
+        start = text.rfind("<", max(0, len(text) - _MAX_SPECIAL_TOKEN_CHARS))
+        if start < 0 or not _SPECIAL_TOKEN.fullmatch(text, start):
+            break
+        text = text[:start]
+    return text
+
+
+def split_response(query: str, prompt: str) -> str:
+    """The response part of OpenRLHF's query text (prompt + response, special tokens kept)."""
+    if query.startswith(prompt):
+        return strip_trailing_special_tokens(query[len(prompt) :])
+    tail = prompt[-_PROMPT_TAIL_CHARS:]
+    position = query.rfind(tail) if tail else -1
+    response = query[position + len(tail) :] if position >= 0 else query
+    return strip_trailing_special_tokens(response)
+
+
+def _score_one(query: Any, prompt: Any, label: Any) -> tuple[float, float, bool]:
+    """(train reward, eval score, failed) for one sample; never raises."""
+    try:
+        task = get_task(decode_label(label)["task"])
+        response = split_response(str(query), str(prompt))
+        reward = task.score(response, label, train=True)
+        return reward, (1.0 if reward == 1.0 else 0.0), False
+    except Exception as error:  # never let one sample take the rollout down
+        logger.warning("openrlhf-mt reward_func: sample scored 0 after %s: %s", type(error).__name__, error)
+        return 0.0, 0.0, True
+
+
+def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[str], **kwargs: Any) -> dict:
+    """``rewards`` 1 / 0.1 / 0 (train), ``scores`` 1 / 0 (correct or not: upstream's dynamic filtering
+    on scores then drops all-correct and all-wrong groups, the spec's "strict" filter), ``extra_logs``
+    with ``accuracy`` and ``reward_failed`` per sample; all float tensors of shape (batch,)."""
+    results = [_score_one(q, p, lab) for q, p, lab in zip(queries, prompts, labels, strict=False)]
+    # A batch whose lists differ in length is a caller bug; the samples without a partner score 0.
+    results += [(0.0, 0.0, True)] * (len(queries) - len(results))
+    rewards = torch.tensor([r for r, _, _ in results], dtype=torch.float32)
+    accuracy = torch.tensor([a for _, a, _ in results], dtype=torch.float32)
+    failed = torch.tensor([float(f) for _, _, f in results], dtype=torch.float32)
+    return {
+        "rewards": rewards,
+        "scores": accuracy,
+        "extra_logs": {"accuracy": accuracy, "reward_failed": failed},
+    }

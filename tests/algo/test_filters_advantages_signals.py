@@ -1,0 +1,131 @@
+"""Zero-gradient filters, GRPO advantages and the per-task signals, against hand numbers and references."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openrlhf_mt.algo.advantages import group_advantages
+from openrlhf_mt.algo.filters import is_zero_gradient, zero_gradient_mask
+from openrlhf_mt.algo.signals import (
+    RewardEMA,
+    batch_accuracy,
+    per_task_improvement,
+    per_task_mean_abs_advantage,
+    task_stats,
+)
+from openrlhf_mt.algo.types import Group, TaskStats
+
+
+@pytest.mark.parametrize(
+    ("rewards", "strict", "lenient"),
+    [
+        ([1.0, 1.0, 1.0], True, True),  # all correct
+        ([0.0, 0.0], True, True),  # none correct
+        ([0.1, 0.1, 0.1], True, True),  # format credit only: no correct rollout
+        ([0.0, 0.1, 0.1], True, False),  # 0 / 0.1 mix: strict drops it, lenient keeps it (it has spread)
+        ([1.0, 0.1, 0.0], False, False),
+        ([1.0, 0.0], False, False),
+        ([0.5], True, True),  # one rollout never has a gradient
+    ],
+)
+def test_filter_modes_match_the_spec(rewards, strict, lenient):
+    assert is_zero_gradient(rewards, "strict") is strict
+    assert is_zero_gradient(rewards, "lenient") is lenient
+    assert is_zero_gradient(rewards, "none") is False
+
+
+def test_strict_uses_the_correct_threshold():
+    assert is_zero_gradient([0.5, 0.5], "strict", correct=0.5)  # all "correct" at 0.5
+    assert not is_zero_gradient([0.5, 0.2], "strict", correct=0.5)
+
+
+def test_bad_filter_input_is_a_clear_error():
+    with pytest.raises(
+        ValueError, match="unknown zero-gradient filter mode 'loose'; allowed: strict, lenient, none"
+    ):
+        is_zero_gradient([1.0, 0.0], "loose")
+    with pytest.raises(ValueError, match="group 1 has no rewards"):
+        zero_gradient_mask([[1.0], []], "strict")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([0.0, 0.1, 0.5, 1.0, 2.0]), min_size=1, max_size=9), max_size=20),
+    st.sampled_from(["strict", "lenient"]),
+)
+def test_batched_mask_equals_a_per_group_reference(groups, mode):
+    def reference(rewards):
+        if mode == "lenient":
+            return len(set(rewards)) == 1
+        return all(r >= 1.0 for r in rewards) or all(r < 1.0 for r in rewards)
+
+    assert zero_gradient_mask(groups, mode).tolist() == [reference(g) for g in groups]
+
+
+def test_group_advantages_by_hand_numpy_and_torch():
+    # one group [1, 0, 0, 0]: mean 0.25, unbiased std sqrt(0.75 / 3) = 0.5
+    expected = np.array([0.75, -0.25, -0.25, -0.25]) / (0.5 + 1e-6)
+    np.testing.assert_allclose(group_advantages([1.0, 0.0, 0.0, 0.0]), expected, rtol=1e-12)
+    batch = torch.tensor([[1.0, 0.0, 0.0, 0.0], [2.0, 2.0, 2.0, 2.0]], dtype=torch.float64)
+    out = group_advantages(batch)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+    np.testing.assert_allclose(out[0].numpy(), expected, rtol=1e-12)
+    assert out[1].abs().max() == 0  # no spread: all zero, not NaN
+    np.testing.assert_allclose(group_advantages([1.0, 0.0], normalize=False), [0.5, -0.5])
+
+
+def test_group_of_one_rollout_has_zero_advantage():
+    assert group_advantages([0.7]).tolist() == [0.0]
+    assert group_advantages(torch.tensor([[0.7], [0.1]])).tolist() == [[0.0], [0.0]]
+    with pytest.raises(ValueError, match="N >= 1"):
+        group_advantages(np.zeros((2, 0)))
+
+
+def test_batch_accuracy_counts_rollouts_over_all_groups():
+    groups = [Group("a", [1.0, 0.0, 0.1, 1.0]), Group("a", [0.0, 0.0, 0.0, 0.0]), Group("b", [1.0, 1.0])]
+    assert batch_accuracy(groups) == {"a": 2 / 8, "b": 1.0}
+    assert batch_accuracy(groups, correct=0.1) == {"a": 3 / 8, "b": 1.0}
+
+
+def test_reward_ema_starts_at_zero_and_moves_only_present_tasks():
+    ema = RewardEMA(["a", "b"], decay=0.5)
+    assert ema.update({"a": 0.8}) == {"a": 0.4, "b": 0.0}
+    assert ema.update({"a": 0.0, "b": 1.0}) == {"a": 0.2, "b": 0.5}
+    resumed = RewardEMA(["a", "b"])
+    resumed.load_state_dict(ema.state_dict())
+    assert resumed.update({"b": 0.5}) == ema.update({"b": 0.5})
+    with pytest.raises(ValueError, match="unknown task 'c'"):
+        ema.update({"c": 0.5})
+    with pytest.raises(ValueError, match="accuracy of task 'a' is nan"):
+        ema.update({"a": float("nan")})
+
+
+def test_per_task_improvement_and_mean_abs_advantage():
+    tasks = ["a", "b", "a", "c", "b"]
+    before = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])
+    after = np.array([0.2, 0.1, 0.6, 0.4, 0.5])
+    improvement = per_task_improvement(tasks, before, after)
+    assert improvement.keys() == {"a", "b", "c"}
+    assert improvement["a"] == pytest.approx(0.1 + 0.3) and improvement["b"] == pytest.approx(-0.1)
+    assert improvement["c"] == pytest.approx(0.0, abs=1e-7)
+    assert per_task_mean_abs_advantage(tasks, [1.0, -2.0, -3.0, 0.5, 0.0]) == {"a": 2.0, "b": 1.0, "c": 0.5}
+    with pytest.raises(ValueError, match="5 task names for 4 per-sample values"):
+        per_task_mean_abs_advantage(tasks, [1.0, 2.0, 3.0, 4.0])
+
+
+def test_task_stats_fills_missing_signals_with_zero():
+    stats = task_stats({"a": 0.5, "b": 0.2}, improvement={"a": 0.01})
+    assert stats == {"a": TaskStats(0.5, 0.01, 0.0), "b": TaskStats(0.2, 0.0, 0.0)}
+    with pytest.raises(ValueError, match="improvement given for tasks \\['c'\\] that have no reward"):
+        task_stats({"a": 0.5}, improvement={"c": 0.1})
+
+
+def test_group_stores_rewards_as_floats_and_rejects_bad_ones():
+    group = Group("a", np.array([1, 0]), payload={"ids": [1, 2]})
+    assert group.rewards == (1.0, 0.0) and all(type(r) is float for r in group.rewards)
+    with pytest.raises(ValueError, match="Group of task 'a' has no rewards"):
+        Group("a", [])
+    with pytest.raises(ValueError, match="Group of task 'a' has a non-finite reward"):
+        Group("a", [1.0, float("nan")])

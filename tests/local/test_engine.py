@@ -1,0 +1,141 @@
+"""End-to-end runs of the local engine on the built-in tiny model (small configs, one CPU thread).
+
+The warmed-up tiny model is cached under the system temp dir, so only the first test session pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openrlhf_mt.config import METHOD_PRESETS, load_config
+from openrlhf_mt.engines.local.logger import read_metrics
+from openrlhf_mt.engines.local.trainer import LocalTrainer
+
+pytestmark = pytest.mark.slow
+
+TASKS = ["tiny-add", "tiny-countdown", "tiny-arc"]
+SMALL = [
+    f"model.cache_dir={Path(tempfile.gettempdir()) / 'openrlhf-mt-test-cache'}",
+    "model.warmup_steps=80",
+    "model.warmup_batch_size=48",
+    "model.threads=1",
+    "data.train_size=300",
+    "data.eval_size=8",
+    "rollout.prompts_per_step=4",
+    "rollout.rollouts_per_prompt=4",
+    "rollout.max_new_tokens=12",
+    "train.steps=2",
+    "train.mini_batches=2",
+    "eval.every=2",
+    "eval.samples=2",
+    "algo.max_rounds=2",
+    "logging.progress=false",
+    "logging.tensorboard=false",
+]
+PER_STEP = ["step", "rollout/rounds", "rollout/generated_groups", "time/generate_s", "time/train_s"]
+PER_TASK = ["weights/{}", "batch_share/{}", "train/{}/accuracy", "train/{}/zero_gradient_rate"]
+PER_EVAL = ["eval/{}/accuracy", "eval/worst_accuracy", "eval/mean_accuracy"]
+
+
+def config(out: Path, method: str = "mt-grpo", *extra: str):
+    return load_config(None, method=method, overrides=[*SMALL, f"out={out}", *extra])
+
+
+def without_times(rows):
+    return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
+
+
+@pytest.mark.parametrize("method", list(METHOD_PRESETS))
+def test_every_preset_runs_and_logs(tmp_path, method):
+    rows = LocalTrainer(config(tmp_path, method)).train()
+    assert [row["step"] for row in rows] == [0, 1, 2]
+    assert rows == read_metrics(tmp_path / "metrics.jsonl")
+    for row in rows[1:]:
+        assert all(key in row for key in PER_STEP), method
+        for task in TASKS:
+            # a task the sampler drew no prompt of this step has weights and shares but no train metrics
+            drawn = row[f"rollout/generated/{task}"] > 0
+            for key in PER_TASK[: 4 if drawn else 2]:
+                assert key.format(task) in row, (method, key.format(task))
+        weights = [row[f"weights/{t}"] for t in TASKS]
+        assert sum(weights) == pytest.approx(1.0) and min(weights) > 0
+    for row in (rows[0], rows[2]):
+        for key in PER_EVAL:
+            for t in TASKS:
+                assert 0.0 <= row[key.format(t)] <= 1.0
+    if METHOD_PRESETS[method].get("filter_mode") == "none":
+        assert all(row["rollout/rounds"] == 1 for row in rows[1:])
+    assert (tmp_path / "checkpoints" / "last" / "trainer_state.pt").is_file()
+    assert (tmp_path / "checkpoints" / "best" / "model.safetensors").is_file()
+
+
+def test_mt_grpo_moves_the_weights_and_grpo_does_not(tmp_path):
+    grpo = LocalTrainer(config(tmp_path / "grpo", "grpo")).train()
+    # the briefly warmed-up test model is rarely right, so keep format-reward groups (lenient filter):
+    # then the batch is not empty and I_k (the objective's change per task) moves the weights
+    mt = LocalTrainer(config(tmp_path / "mt", "mt-grpo", "algo.lr=0.5", "algo.filter_mode=lenient")).train()
+    assert all(row["weights/tiny-add"] == pytest.approx(1 / 3) for row in grpo[1:])
+    final = mt[-1]
+    assert any(abs(final[f"weights/{t}"] - 1 / 3) > 1e-3 for t in TASKS)
+    # IWU's diagnostics are logged: which signal (clipped I_k or λ·J_k) moved the weights
+    assert any(key.startswith("weighter/lam_reward/") for key in final)
+
+
+def test_kill_and_resume_gives_the_same_metrics(tmp_path):
+    steps = ["train.steps=5", "eval.every=2", "checkpoint.every=1"]
+    uninterrupted = LocalTrainer(config(tmp_path / "straight", "mt-grpo", *steps)).train()
+
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "openrlhf_mt.cli", "train", "--method", "mt-grpo", "--out", str(out)]
+    for item in [*SMALL, *steps]:
+        command += ["--set", item]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics, deadline = out / "metrics.jsonl", time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if metrics.is_file() and any(
+            json.loads(line)["step"] >= 2 for line in metrics.read_text().splitlines()
+        ):
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read()[-2000:]}"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(read_metrics(metrics)) < len(uninterrupted)
+
+    LocalTrainer(config(out, "mt-grpo", *steps), resume=True).train()
+    resumed = read_metrics(metrics)
+    assert without_times(resumed) == without_times(uninterrupted)
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        LocalTrainer(config(tmp_path), resume=True)
+
+
+def test_reward_goes_up_on_an_easy_task(tmp_path):
+    """A real learning check: GRPO on tiny-arc alone, fixed seed; the training reward must rise."""
+    rows = LocalTrainer(
+        config(
+            tmp_path,
+            "grpo",
+            "data.tasks=[tiny-arc]",
+            "train.steps=16",
+            "train.lr=2e-3",
+            "rollout.prompts_per_step=8",
+            "rollout.rollouts_per_prompt=8",
+            "eval.every=0",
+        )
+    ).train()
+    reward = np.array([row["train/tiny-arc/reward"] for row in rows])
+    first, last = reward[:4].mean(), reward[-4:].mean()
+    assert last > first + 0.1, reward.round(3).tolist()

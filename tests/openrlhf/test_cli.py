@@ -1,0 +1,120 @@
+"""`openrlhf-mt train-ray`: upstream's parser plus --mt.*, resolved into the args upstream's train() gets."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+
+import pytest
+
+pytest.importorskip("openrlhf")
+pytest.importorskip("vllm")
+
+from openrlhf.utils.config import hierarchize
+
+from openrlhf_mt.config import apply_method
+from openrlhf_mt.engines.openrlhf.plan import gpu_split
+from openrlhf_mt.engines.openrlhf.train_ray import main, parse
+
+PROG = "openrlhf-mt train-ray"
+
+# Paper Exp. 1 (MTGRPO_SPEC.md §4): Qwen2.5-3B, 3 medium tasks, 32 prompts x 72 rollouts, mini-batch of
+# 8 prompts, lr 1e-6 constant, AdamW (0.9, 0.99), clip 1.0, 720 steps, eval every 10 steps with 8 samples
+# at T = 1.0, on 2 GPUs (actor and vLLM colocated), MT-GRPO with lambda = 0.25.
+EXP1 = """
+--actor.model_name_or_path Qwen/Qwen2.5-3B
+--data.prompt_dataset data/exp1/train.jsonl --eval.dataset data/exp1/test.jsonl
+--actor.num_nodes 1 --actor.num_gpus_per_node 2 --vllm.num_engines 2 --vllm.tensor_parallel_size 1
+--train.colocate_all --vllm.enable_sleep --ds.enable_sleep --vllm.gpu_memory_utilization 0.5
+--ds.zero_stage 3 --ds.param_dtype bf16 --actor.gradient_checkpointing_enable
+--rollout.batch_size 32 --rollout.n_samples_per_prompt 72 --train.batch_size 576
+--rollout.micro_batch_size 8 --train.micro_batch_size 4
+--data.max_len 5120 --rollout.max_new_tokens 4096 --rollout.temperature 1.0
+--actor.adam.lr 1e-6 --actor.adam.betas 0.9 0.99 --actor.lr_scheduler constant --actor.lr_warmup_ratio 0
+--actor.max_norm 1.0 --eval.steps 10 --eval.n_samples_per_prompt 8 --eval.temperature 1.0
+--ckpt.path ckpt/exp1_mt_grpo --ckpt.save_steps 20 --logger.tensorboard_dir runs/exp1_mt_grpo
+--mt.method mt-grpo --mt.lam 0.25 --mt.weight_decay 1.0e-5 --mt.max_rounds 10 --mt.max_steps 720
+"""
+
+
+def args_of(command: str) -> argparse.Namespace:
+    return parse(shlex.split(command), PROG)
+
+
+def test_a_full_exp1_command_line_gives_the_expected_args() -> None:
+    ns = args_of(EXP1)
+    args = hierarchize(argparse.Namespace(**vars(ns)))
+    assert args.mt.algo == dataclasses.replace(apply_method("mt-grpo"), lam=0.25, weight_decay=1e-5)
+    assert (args.mt.method, args.mt.max_steps, args.mt.cpu, args.mt.dry_run) == ("mt-grpo", 720, False, False)
+    # MT-GRPO's defaults for upstream flags the command line left out
+    assert args.algo.advantage.estimator == "group_norm"
+    assert args.actor.eps_clip_low_high == [0.2, 0.28]
+    assert args.algo.kl.init_coef == 0.0
+    assert (args.data.input_key, args.data.label_key) == ("prompt", "label")
+    assert args.reward.remote_url.endswith("openrlhf_mt/tasks/openrlhf_reward.py")
+    # upstream flags as given
+    assert (args.rollout.batch_size, args.rollout.n_samples_per_prompt, args.train.batch_size) == (
+        32,
+        72,
+        576,
+    )
+    assert args.actor.adam.betas == [0.9, 0.99] and args.actor.adam.lr == 1e-6
+    assert (args.ds.zero_stage, args.vllm.num_engines, args.train.colocate_all) == (3, 2, True)
+    assert gpu_split(args).total == 2
+    assert not hasattr(args.mt, "lam")  # the raw --mt.* fields live in args.mt.algo only
+
+
+def test_user_flags_win_over_the_mt_defaults() -> None:
+    ns = vars(
+        args_of(EXP1 + " --actor.eps_clip_low_high 0.1 0.3 --algo.kl.init_coef 0.01 --reward.remote_url r.py")
+    )
+    assert ns["actor.eps_clip_low_high"] == [0.1, 0.3]
+    assert ns["algo.kl.init_coef"] == 0.01
+    assert ns["reward.remote_url"] == "r.py"
+
+
+def test_grpo_preset_uses_symmetric_clipping() -> None:
+    assert vars(args_of(EXP1 + " --mt.method grpo"))["actor.eps_clip_low_high"] == [0.2, 0.2]
+
+
+def test_cpu_defaults_give_one_rank_per_model() -> None:
+    ns = vars(args_of("--actor.model_name_or_path m --data.prompt_dataset d.jsonl --mt.cpu"))
+    assert (ns["actor.num_gpus_per_node"], ns["vllm.num_engines"], ns["vllm.sync_backend"]) == (1, 1, "gloo")
+    assert (ns["ds.attn_implementation"], ns["vllm.enforce_eager"]) == ("sdpa", True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("--mt.lam -1", "--mt.lam: -1.0 is below the minimum 0.0"),
+        ("--mt.lam abc", "--mt.lam: expected a number, got 'abc'"),
+        ("--mt.weighter best", "--mt.weighter: unknown value 'best'; allowed: uniform, static, iwu"),
+        ("--mt.method mtgrpo", "argument --mt.method: invalid choice: 'mtgrpo'"),
+        ("--algo.dynamic_filtering_enable", "--algo.dynamic_filtering_enable: MT-GRPO filters"),
+        ("--mt.cpu --ds.packing_samples", "--ds.packing_samples: not available with --mt.cpu"),
+    ],
+)
+def test_a_bad_value_is_an_error_naming_the_flag(
+    extra: str, message: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        args_of(EXP1 + " " + extra)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_shows_upstream_and_mt_flags(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"], PROG)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: {PROG}")
+    for flag in (
+        "--actor.model_name_or_path",
+        "--rollout.n_samples_per_prompt",
+        "--mt.method",
+        "--mt.lam",
+        "--mt.cpu",
+    ):
+        assert flag in out

@@ -1,0 +1,170 @@
+"""MultiTaskSamplesGenerator against OpenRLHF 0.11.2's real SamplesGenerator, PromptDataset and Experience,
+with a scripted rollout engine (a Ray actor answering `generate_responses` in 0.11.2's response schema)
+whose groups are zero-gradient at a fixed rate per task."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("openrlhf")
+pytest.importorskip("vllm")
+
+from openrlhf_mt.config import apply_method  # noqa: E402
+from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME  # noqa: E402
+
+TASKS = ("easy", "medium", "hard")
+ZERO_GRADIENT_RATE = {"easy": 0.1, "medium": 0.5, "hard": 0.8}
+WEIGHTS = {"easy": 0.2, "medium": 0.3, "hard": 0.5}
+BATCH, ROLLOUTS, STEPS = 24, 4, 6
+
+
+@ray.remote(num_cpus=0)
+class ScriptedRolloutEngine:
+    """Stands in for OpenRLHF's RolloutRayActor: same method names, same response dicts, no model."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def get_num_unfinished_requests(self) -> int:
+        return 0
+
+    def generate_responses(
+        self, prompt, label, sampling_params, max_length, hf_tokenizer, num_samples=1, images=None
+    ):
+        task = json.loads(label)["task"]
+        prompt_tokens = hf_tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        zero_gradient = self.rng.random() < ZERO_GRADIENT_RATE[task]
+        rewards = [0.0] * num_samples if zero_gradient else [1.0] + [0.1] * (num_samples - 1)
+        responses = []
+        for reward in rewards:
+            action = [20, 21, 22, 2]  # three digits and EOS
+            responses.append(
+                {
+                    "prompt": prompt,
+                    "label": label,
+                    "images": images,
+                    "mm_train_inputs": None,
+                    "observation_tokens": prompt_tokens + action,
+                    "action_ranges": [(len(prompt_tokens), len(prompt_tokens) + len(action))],
+                    "rollout_log_probs": None,
+                    "truncated": False,
+                    "reward": reward,
+                    "scores": float(reward == 1.0),
+                    "extra_logs": {},
+                }
+            )
+        return responses
+
+
+def make_generator(algo: Any, tokenizer: Any) -> Any:
+    from openrlhf.datasets import PromptDataset
+
+    from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator
+
+    args = SimpleNamespace(
+        rollout=SimpleNamespace(
+            batch_size=BATCH, n_samples_per_prompt=ROLLOUTS, vllm_generate_batch_size=BATCH
+        ),
+        algo=SimpleNamespace(
+            dynamic_filtering_enable=False, advantage=SimpleNamespace(is_correction_level="off")
+        ),
+        vllm=SimpleNamespace(enable_sleep=False),
+        train=SimpleNamespace(seed=0, num_episodes=1, batch_size=BATCH * ROLLOUTS, max_epochs=1),
+        data=SimpleNamespace(
+            input_key="prompt", label_key="label", apply_chat_template=False, image_key="images"
+        ),
+        mt=SimpleNamespace(algo=algo, method="test", max_steps=STEPS, dry_run=False),
+    )
+    strategy = SimpleNamespace(args=args, is_rank_0=lambda: True)
+    rows = [
+        {"prompt": f"{task} {i}=", "label": json.dumps({"task": task, "target": str(i)}), "datasource": task}
+        for task in TASKS
+        for i in range(40)
+    ]
+    loader = SimpleNamespace(dataset=PromptDataset(rows, tokenizer, strategy))
+    return MultiTaskSamplesGenerator(
+        strategy, loader, None, tokenizer, [ScriptedRolloutEngine.remote(seed=1)]
+    )
+
+
+def run(algo: Any, tokenizer: Any) -> tuple[list[list[Any]], list[dict[str, float]]]:
+    """STEPS batches; the per-batch metrics as the trainer pops them from the weights actor."""
+    generator = make_generator(algo, tokenizer)
+    batches, metrics = [], []
+    try:
+        for step in range(STEPS):
+            samples, pass_rate, consumed, done = generator.generate_samples(max_len=64, max_new_tokens=8)
+            record = ray.get(generator.weights_actor.pop_batch.remote())
+            batches.append(samples)
+            metrics.append(record["metrics"])
+            assert record["generator_state"]["batches"] == step + 1
+            assert done == (step == STEPS - 1)
+            assert pass_rate == pytest.approx(100 * (1 - sum_zero_gradient(record["metrics"]) / consumed))
+    finally:
+        ray.kill(ray.get_actor(ACTOR_NAME))
+    return batches, metrics
+
+
+def sum_zero_gradient(metrics: dict[str, float]) -> float:
+    return sum(metrics[f"mt/{t}/zero_gradient_rate"] * metrics[f"mt/{t}/generated_groups"] for t in TASKS)
+
+
+def task_of(experience: Any) -> str:
+    return json.loads(experience.labels[0])["task"]
+
+
+def shares(batches: list[list[Any]]) -> dict[str, float]:
+    counts = Counter(task_of(e) for batch in batches for e in batch)
+    return {t: counts[t] / sum(counts.values()) for t in TASKS}
+
+
+def static(method: str) -> Any:
+    return dataclasses.replace(apply_method(method), weighter="static", static_weights=WEIGHTS, max_rounds=10)
+
+
+def test_mt_grpo_batches_keep_the_weights_while_dapo_drifts_to_the_easy_task(
+    local_ray, char_tokenizer
+) -> None:
+    mt_batches, mt_metrics = run(static("mt-grpo"), char_tokenizer)
+    dapo_batches, _ = run(static("dapo"), char_tokenizer)
+    mt_shares, dapo_shares = shares(mt_batches), shares(dapo_batches)
+    for task in TASKS:  # 144 groups drawn ~ Multinomial(24, z) per step: within 3 standard deviations
+        assert mt_shares[task] == pytest.approx(WEIGHTS[task], abs=0.12)
+    assert all(m["mt/shortfall"] == 0 for m in mt_metrics)
+    # DAPO refills task-blind: accepted groups come in proportion to z_k (1 - zero-gradient rate)
+    expected = {t: WEIGHTS[t] * (1 - ZERO_GRADIENT_RATE[t]) for t in TASKS}
+    expected = {t: v / sum(expected.values()) for t, v in expected.items()}
+    assert dapo_shares["easy"] > WEIGHTS["easy"] + 0.1
+    assert dapo_shares["hard"] < WEIGHTS["hard"] - 0.15
+    for task in TASKS:
+        assert dapo_shares[task] == pytest.approx(expected[task], abs=0.12)
+    assert abs(mt_shares["hard"] - WEIGHTS["hard"]) < abs(dapo_shares["hard"] - WEIGHTS["hard"])
+
+
+def test_batches_are_complete_groups_in_order_with_reward_spread(mt_grpo_run) -> None:
+    batches, metrics = mt_grpo_run
+    for batch, step_metrics in zip(batches, metrics, strict=True):
+        assert len(batch) == BATCH * ROLLOUTS
+        for start in range(0, len(batch), ROLLOUTS):
+            group = batch[start : start + ROLLOUTS]
+            assert len({e.prompts[0] for e in group}) == 1  # one prompt's N rollouts, consecutive
+            rewards = [e.rewards.item() for e in group]
+            assert max(rewards) > min(rewards)  # zero-gradient groups were dropped
+        selected = Counter(task_of(e) for e in batch[::ROLLOUTS])
+        assert all(selected[t] == step_metrics[f"mt/{t}/selected_groups"] for t in TASKS)
+        assert sum(step_metrics[f"mt/{t}/batch_share"] for t in TASKS) == pytest.approx(1.0)
+
+
+def test_grpo_keeps_every_group_in_one_round(local_ray, char_tokenizer) -> None:
+    grpo = dataclasses.replace(apply_method("grpo"), weighter="static", static_weights=WEIGHTS)
+    batches, metrics = run(grpo, char_tokenizer)
+    assert all(m["mt/rounds"] == 1 and m["mt/pass_rate"] == 100.0 for m in metrics)
+    assert all(len(batch) == BATCH * ROLLOUTS for batch in batches)
