@@ -185,7 +185,9 @@ class TrainConfig:
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99], metadata={"help": "AdamW (β1, β2)"})
     weight_decay: float = _opt(0.0, "AdamW weight decay of the policy", min=0.0)
     mini_batches: int = _opt(4, "PPO mini-batches per step (one optimizer step each)", min=1)
-    micro_batch_size: int = _opt(0, "sequences per forward/backward within a mini-batch (0: all)", min=0)
+    micro_batch_size: int = _opt(
+        0, "sequences per forward/backward (0: a mini-batch's samples of one task)", min=0
+    )
     grad_clip: float = _opt(1.0, "max gradient norm (0: off)", min=0.0)
     kl_coef: float = _opt(0.0, "τ: k3 KL penalty to the initial policy (0 as in the paper)", min=0.0)
 

@@ -50,7 +50,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -140,10 +139,10 @@ class Round:
 def apportion(total: int, shares: np.ndarray) -> np.ndarray:
     """Integer counts proportional to `shares` that sum exactly to `total` (largest remainder)."""
     expected = total * shares / shares.sum()
-    counts = np.floor(expected).astype(np.int64)
+    counts = expected.astype(np.int64)  # rounds down: shares are >= 0
     remainder = total - int(counts.sum())
     if remainder > 0:
-        counts[np.argsort(-(expected - counts), kind="stable")[:remainder]] += 1
+        counts[np.argsort(counts - expected, kind="stable")[:remainder]] += 1
     return counts
 
 
@@ -240,9 +239,11 @@ class RatioPreservingSampler:
             deficit = np.maximum(desired - accepted, 0)
             while deficit.sum() > 0 and rounds < self.max_rounds:
                 inflation = self.inflation()
-                if rounds == 0:  # lines 2-3 (see the module doc for the replay case)
-                    unfilled = np.where(desired > 0, deficit / np.maximum(desired, 1), 1.0)
-                    counts = apportion(round(self.oversample * deficit.sum()), z * inflation * unfilled)
+                if rounds == 0:  # lines 2-3
+                    shares = z * inflation
+                    if self.replay.enabled:  # quotas partly filled from the buffer (see the module doc)
+                        shares *= np.where(desired > 0, deficit / np.maximum(desired, 1), 1.0)
+                    counts = apportion(round(self.oversample * deficit.sum()), shares)
                 else:  # line 5: only tasks in deficit
                     counts = apportion(self.round_size, deficit * inflation)
                 run_round(counts)
@@ -286,14 +287,16 @@ class RatioPreservingSampler:
                 f"missing {[t for t in self.tasks if t not in weights]}, "
                 f"unknown {sorted(set(weights) - set(self.tasks))}"
             )
-        z = np.array([float(weights[t]) for t in self.tasks])
-        if not (np.isfinite(z).all() and (z >= 0).all() and z.sum() > 0):
+        values = [float(weights[t]) for t in self.tasks]
+        if not (all(map(math.isfinite, values)) and min(values) >= 0 and sum(values) > 0):
             raise ValueError(f"weights must be finite, >= 0 and not all zero, got {dict(weights)}")
+        z = np.array(values)
         return z / z.sum()
 
     def per_task_ratio(self, numerator: np.ndarray, denominator: np.ndarray) -> dict[str, float]:
         """numerator / denominator per task, for the tasks whose denominator is not 0."""
-        return {t: float(numerator[k] / denominator[k]) for k, t in enumerate(self.tasks) if denominator[k]}
+        pairs = zip(self.tasks, numerator.tolist(), denominator.tolist(), strict=True)
+        return {task: n / d for task, n, d in pairs if d}
 
     def inflation(self) -> np.ndarray:
         """Algorithm 2, line 2 (AAS): m_k = min(1 / max(1 - rho_k, 0.01), M_acc)."""
@@ -304,8 +307,8 @@ class RatioPreservingSampler:
         requested = {t: int(c) for t, c in zip(self.tasks, counts.tolist(), strict=True) if c > 0}
         groups = generate(requested)
         try:
-            task_names = list(map(attrgetter("task"), groups))
-            reward_lists = list(map(attrgetter("rewards"), groups))
+            task_names = [group.task for group in groups]
+            reward_lists = [group.rewards for group in groups]
         except AttributeError:
             raise ValueError(f"generate() must return a list of Group, got {groups!r:.200}") from None
         num_tasks = len(self.tasks)
@@ -359,8 +362,9 @@ class RatioPreservingSampler:
         in_quota = rank_in_task < desired[task_sorted]
         kept, rest = by_task[in_quota], by_task[~in_quota]
         fill = self.rng.choice(len(rest), size=self.batch_size - len(kept), replace=False)
-        left_out = np.delete(rest, fill)
-        self.replay.add((pool.groups[i], int(pool_born[i])) for i in left_out.tolist())
+        if self.replay.enabled:
+            left_out = np.delete(rest, fill)
+            self.replay.add((pool.groups[i], int(pool_born[i])) for i in left_out.tolist())
         return np.concatenate([kept, rest[np.sort(fill)]])
 
     # -- checkpointing ----------------------------------------------------------------------------------

@@ -64,6 +64,11 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return shifted / shifted.sum()
 
 
+def per_task(name: str, tasks: Sequence[str], values: Sequence[float]) -> dict[str, float]:
+    """Diagnostics entries "<name>/<task>" for one value per task."""
+    return {f"{name}/{task}": value for task, value in zip(tasks, values, strict=True)}
+
+
 class TaskWeighter:
     """Base class: holds the task list, validates stats, and stores the weights as float64 numpy."""
 
@@ -208,11 +213,10 @@ class LogitDescentWeighter(TaskWeighter):
     def softmax_gradient(self, present: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Subroutine 1, line 2: g_k = z_k (s_k - sum_j z_j s_j), over the present tasks (see module doc)."""
         z = self.probabilities()[present]
-        if z.sum() == 0:  # the present tasks' weights underflowed: their gradient is 0 either way
-            return np.zeros(len(self.tasks))
-        baseline = z @ scores / z.sum()
         gradient = np.zeros(len(self.tasks))
-        gradient[present] = z * (scores - baseline)
+        present_weight = z.sum()
+        if present_weight > 0:  # else the present tasks' weights underflowed: their gradient is 0 either way
+            gradient[present] = z * (scores - z @ scores / present_weight)
         return gradient
 
     def step(self, present: np.ndarray, gradient: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -234,11 +238,11 @@ class LogitDescentWeighter(TaskWeighter):
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         self.check_stats(stats)
-        present = np.fromiter((t in stats for t in self.tasks), dtype=bool, count=len(self.tasks))
         self.diagnostics = {}
-        if not present.any():
-            return self.weights()
         present_tasks = [t for t in self.tasks if t in stats]
+        if not present_tasks:
+            return self.weights()
+        present = np.array([t in stats for t in self.tasks])
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught right below
             scores = self.scores([stats[t] for t in present_tasks])
             gradient = self.softmax_gradient(present, scores)
@@ -252,9 +256,9 @@ class LogitDescentWeighter(TaskWeighter):
                 f"{self.name} weighter: the step made the logits non-finite: {new_state[0].tolist()}"
             )
         self.logits, self.exp_avg, self.exp_avg_sq, self.steps = new_state
-        for task, score, g in zip(present_tasks, scores.tolist(), gradient[present].tolist(), strict=True):
-            self.diagnostics[f"score/{task}"] = score
-            self.diagnostics[f"gradient/{task}"] = g
+        self.diagnostics = per_task("score", present_tasks, scores.tolist()) | per_task(
+            "gradient", present_tasks, gradient[present].tolist()
+        )
         return self.weights()
 
     def state_dict(self) -> dict[str, Any]:
@@ -309,9 +313,8 @@ class IWUWeighter(LogitDescentWeighter):
 
     def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
         """Subroutine 1, line 1: s_k = clip(I_k, -c, c) + lam * J_k."""
-        improvement = np.array([s.improvement for s in stats])
-        lam_reward = self.lam * np.array([s.reward for s in stats])
-        return np.clip(improvement, -self.improvement_clip, self.improvement_clip) + lam_reward
+        clip = self.improvement_clip
+        return np.array([min(max(s.improvement, -clip), clip) + self.lam * s.reward for s in stats])
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         weights = super().update(stats)

@@ -104,6 +104,16 @@ def test_a_bad_value_is_an_error_naming_the_flag(
     assert message in capsys.readouterr().err
 
 
+def test_without_cuda_or_cluster_the_command_asks_for_mt_cpu(monkeypatch, capsys) -> None:
+    import torch
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["--actor.model_name_or_path", "m", "--data.prompt_dataset", "d.jsonl"], PROG) == 2
+    assert "no CUDA device and no Ray cluster (RAY_ADDRESS); add --mt.cpu" in capsys.readouterr().err
+
+
 def test_help_shows_upstream_and_mt_flags(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"], PROG)
@@ -118,3 +128,32 @@ def test_help_shows_upstream_and_mt_flags(capsys: pytest.CaptureFixture) -> None
         "--mt.cpu",
     ):
         assert flag in out
+
+
+def test_every_paper_example_script_parses(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/exp*_*.sh -> openrlhf_paper.sh -> `openrlhf-mt train-ray ...`: the command they run parses."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    fake = tmp_path / "bin" / "openrlhf-mt"  # prints its arguments instead of training
+    fake.parent.mkdir()
+    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    for exp in ("exp1", "exp2"):
+        (tmp_path / exp).mkdir()
+        (tmp_path / exp / "train.jsonl").write_text("")
+    scripts = sorted(examples.glob("exp[12]_*.sh"))
+    assert len(scripts) == 16  # Exp. 1: 9 runs, Exp. 2: 7 runs
+    for script in scripts:
+        exp = script.name[:4]
+        env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "DATA": str(tmp_path / exp)}
+        done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True)
+        argv = done.stdout.splitlines()
+        assert argv[0] == "train-ray"
+        args = hierarchize(argparse.Namespace(**vars(parse(argv[1:], PROG))))
+        assert args.mt.max_steps == 720 and args.ckpt.path == f"runs/{script.stem}/ckpt"
+        assert args.mt.algo.filter_mode == (
+            "strict" if exp == "exp1" else "lenient"
+        ) or args.mt.method.endswith("grpo")

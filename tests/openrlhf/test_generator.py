@@ -130,10 +130,15 @@ def static(method: str) -> Any:
     return dataclasses.replace(apply_method(method), weighter="static", static_weights=WEIGHTS, max_rounds=10)
 
 
+@pytest.fixture(scope="module")
+def mt_grpo_run(local_ray, char_tokenizer) -> tuple[list[list[Any]], list[dict[str, float]]]:
+    return run(static("mt-grpo"), char_tokenizer)
+
+
 def test_mt_grpo_batches_keep_the_weights_while_dapo_drifts_to_the_easy_task(
-    local_ray, char_tokenizer
+    mt_grpo_run, char_tokenizer
 ) -> None:
-    mt_batches, mt_metrics = run(static("mt-grpo"), char_tokenizer)
+    mt_batches, mt_metrics = mt_grpo_run
     dapo_batches, _ = run(static("dapo"), char_tokenizer)
     mt_shares, dapo_shares = shares(mt_batches), shares(dapo_batches)
     for task in TASKS:  # 144 groups drawn ~ Multinomial(24, z) per step: within 3 standard deviations

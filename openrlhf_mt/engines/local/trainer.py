@@ -195,11 +195,17 @@ class LocalTrainer:
     # -- policy update -----------------------------------------------------------------------------------
 
     def _micro_batches(self, samples: list[Sample]) -> list[tuple[list[Sample], TokenBatch]]:
+        """A mini-batch as packed micro-batches: one task at a time (tasks' prompt lengths differ a lot,
+        so mixing them mostly adds padding), at most `train.micro_batch_size` sequences each."""
         size = self.cfg.train.micro_batch_size or len(samples)
         pad = self.tokenizer.pad_token_id
+        parts = []
+        for task in self.task_names:
+            mine = [s for s in samples if s.task == task]
+            parts += [mine[i : i + size] for i in range(0, len(mine), size)]
         return [
             (part, pack([s.prompt for s in part], [s.response for s in part], pad, self.device))
-            for part in (samples[i : i + size] for i in range(0, len(samples), size))
+            for part in parts
         ]
 
     def _objective(

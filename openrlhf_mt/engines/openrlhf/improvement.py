@@ -12,10 +12,11 @@ gradients DeepSpeed accumulates into one step):
 The per-sample objective is the token-mean of min(r·A, clip(r, 1-ε_low, 1+ε_high)·A) over the
 response, with upstream's own ε_low/ε_high (`--actor.eps_clip_low_high`) and its old log-probs.
 Per-task sums are all-reduced over the data-parallel ranks, then rank 0 sends them, with each task's
-mean |A| (SEC's signal), to the TaskWeightActor. Approximations against the released code: none in
-the formula; upstream's KL and entropy terms are not part of the objective (the paper sets the KL
-weight to 0), and with `--train.dynamic_batch_enable` the window boundaries are upstream's dynamic
-ones.
+mean |A| (SEC's signal), to the TaskWeightActor. It is computed in float64 (I_k sums differences of
+nearly equal numbers). Differences from the loss upstream optimises: its KL and entropy terms are not
+part of the objective (the paper's KL weight is 0), nor is `--actor.dual_clip` or its clamp of the
+log-ratio to ±20; with `--train.dynamic_batch_enable` the windows are upstream's dynamic ones. The
+released code measures the same quantity per mini-batch; this is not an approximation of it.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ def sample_objective(
     clip_low: float,
     clip_high: float,
 ) -> torch.Tensor:
-    """Per-sample (B,) token-mean clipped surrogate objective, float64 on the CPU."""
-    per_token = clipped_objective(
-        log_probs.float(), old_log_probs.float(), advantages.float(), clip_low, clip_high
+    """Per-sample (B,) token-mean clipped surrogate objective, in float64: I_k sums small differences."""
+    log_probs, old_log_probs, advantages = (
+        t.detach().double() for t in (log_probs, old_log_probs, advantages)
     )
-    return per_sample_mean(per_token, action_mask).detach().double().cpu()
+    per_token = clipped_objective(log_probs, old_log_probs, advantages, clip_low, clip_high)
+    return per_sample_mean(per_token, action_mask).cpu()
 
 
 class ImprovementRecorder:
@@ -132,6 +134,6 @@ class ImprovementRecorder:
             local[f"count/{t}"] = count
         total = self.strategy.all_reduce(local, op="sum") if self.strategy.world_size > 1 else local
         present = [t for t in self.tasks if total[f"count/{t}"] > 0]
-        summed = {t: total[f"improvement/{t}"] for t in present}
+        summed = {t: total[f"improvement/{t}"] for t in present} if self.measure_improvement else {}
         mean_abs = {t: total[f"abs_advantage_sum/{t}"] / total[f"count/{t}"] for t in present}
         return summed, mean_abs

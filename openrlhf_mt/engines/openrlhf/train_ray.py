@@ -222,6 +222,15 @@ def main(argv: list[str], prog: str) -> int:
         from openrlhf.utils.config import hierarchize
 
         start_cpu_ray(hierarchize(argparse.Namespace(**vars(ns))))
+    elif not os.environ.get("RAY_ADDRESS"):
+        import torch
+
+        if not torch.cuda.is_available():  # a local Ray without GPUs: upstream would wait forever
+            print(
+                f"{prog}: error: no CUDA device and no Ray cluster (RAY_ADDRESS); add --mt.cpu",
+                file=sys.stderr,
+            )
+            return 2
     try:  # upstream's __main__ again: its own checks on our namespace, then its train()
         with (
             mock.patch.object(argparse.ArgumentParser, "parse_args", lambda *a, **k: ns),

@@ -92,9 +92,8 @@ class MultiTaskTrainerMixin:
         accuracy = eval_accuracy_by_task(eval_metrics or {}, tasks)
         if accuracy:
             ray.get(self.weights_actor.observe_eval.remote(accuracy))
-            if (
-                client_states is not None and CHECKPOINT_KEY in client_states
-            ):  # a best checkpoint: after the eval
+            # A best checkpoint is written after the eval: its weights state must include it.
+            if client_states is not None and CHECKPOINT_KEY in client_states:
                 client_states[CHECKPOINT_KEY]["weights"] = ray.get(self.weights_actor.state_dict.remote())
         super().save_best_checkpoint(eval_metrics, global_step, client_states)
 
