@@ -1,15 +1,25 @@
 """Cost of the MT-GRPO core per training step, with generation replaced by a synthetic function.
 
 The paper's 9-task setting: K = 9 tasks, B = 256 prompts x N = 8 rollouts, M_os = 3, N_rs = 2, lenient filter,
-IWU with Adam stepped once per PPO mini-batch (4 per step). Per step the core does:
-    sampler    build_batch: apportioning, filtering, rho, accuracy, final subsample (generation excluded)
-    signals    reward EMA per generation round, group advantages, mean |A| per task, and the per-task
-               improvement of each of the 4 mini-batches
-    weighter   4 IWU updates (TaskStats assembly included)
-Both wall time (perf_counter) and this process's CPU time (process_time) are recorded: on a shared machine
-the CPU time is the steadier measure of the core's own cost.
+IWU with Adam stepped once per PPO mini-batch (4 per step). What is timed, per step (the "core"):
+    sampler    build_batch: weights check, n ~ Multinomial(B, z), inflation and apportioning per round,
+               reading and filtering every generated group, rho, per-round accuracy, the final per-task
+               subsample, the shuffle and BatchInfo. The time spent inside generate() is subtracted.
+    signals    J_k: the reward EMA, once per generation round; the GRPO advantages of the batch's reward
+               matrix; I_k: per_task_improvement of each of the 4 mini-batches (from per-sample task names)
+    weighter   4 IWU (Adam) updates, each with its signals.task_stats() assembly, and one read of the
+               weighter's diagnostics (the engines log them once per step)
+Reported beside the core, not in it:
+    generate   the synthetic engine: draws each group's rewards and builds its Group (the constructor
+               converts and validates the rewards): an engine's work, done while it generates
+    hand-off   what an engine has after its PPO step and passes in: per-sample task names, the batch's
+               rewards as a (B, N) array, the objectives before/after each mini-batch
+    sec        SEC's signal, per_task_mean_abs_advantage over the batch: SEC runs only, not MT-GRPO's loop
+Times are this process's CPU time (process_time; the steady measure on a shared machine) and wall time
+(perf_counter), per step; the table gives median, mean and min over steps, and the core per number of
+generation rounds (a second round doubles the groups to read).
 
-Run: .venv/bin/python benchmarks/bench_core.py [--steps 300]. Writes benchmarks/results/core.json and core.md.
+Run: .venv/bin/python benchmarks/bench_core.py [--steps 1000]. Writes benchmarks/results/core.{json,md}.
 """
 
 from __future__ import annotations
@@ -36,7 +46,8 @@ RESULTS = Path(__file__).parent / "results"
 MACHINE = "2-core CPU, no GPU"
 NUM_TASKS, BATCH_SIZE, ROLLOUTS, MINI_BATCHES = 9, 256, 8, 4
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-PARTS = ("sampler", "signals", "weighter", "core", "generate")
+CORE_PARTS = ("sampler", "signals", "weighter")
+PARTS = (*CORE_PARTS, "core", "generate", "hand-off", "sec")
 # on a shared machine the minimum over steps is the closest to the uncontended cost
 STATISTICS = {"median": np.median, "mean": np.mean, "min": np.min}
 
@@ -55,8 +66,8 @@ class Stopwatch:
             self.seconds[name, clock] += read() - start[clock]
 
 
-def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], np.ndarray], float]:
-    """Per-step seconds for each (part, clock), and the mean number of generation rounds."""
+def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], np.ndarray], np.ndarray]:
+    """Per-step seconds for each (part, clock), and each step's number of generation rounds."""
     tasks = [f"task-{k}" for k in range(NUM_TASKS)]
     rates = dict(zip(tasks, np.linspace(0.1, 0.8, NUM_TASKS).tolist(), strict=True))
     synthetic = SyntheticTasks(rates, rollouts=ROLLOUTS, seed=seed)
@@ -66,6 +77,7 @@ def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], n
     rng = np.random.default_rng(seed)
     per_step: dict[tuple[str, str], list[float]] = defaultdict(list)
     rounds = []
+    logged = 0
 
     for step in range(warmup + steps):
         watch = Stopwatch()
@@ -77,45 +89,46 @@ def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], n
         with watch.part("sampler"):
             batch, info = sampler.build_batch(weighter.weights(), generate)
 
-        # what an engine hands the core after its PPO step: per-sample task names and objectives
-        task_of_sample = [g.task for g in batch for _ in range(ROLLOUTS)]
-        objective_before = rng.normal(size=len(task_of_sample))
-        objective_after = objective_before + 0.01 * rng.normal(size=len(task_of_sample))
-        mini_batch = len(task_of_sample) // MINI_BATCHES
-        mini_batches = [slice(i, i + mini_batch) for i in range(0, mini_batch * MINI_BATCHES, mini_batch)]
+        with watch.part("hand-off"):
+            task_of_sample = [g.task for g in batch for _ in range(ROLLOUTS)]
+            batch_rewards = np.array([g.rewards for g in batch])
+            objective_before = rng.normal(size=len(task_of_sample))
+            objective_after = objective_before + 0.01 * rng.normal(size=len(task_of_sample))
+            size = len(task_of_sample) // MINI_BATCHES
+            mini_batches = [slice(start, start + size) for start in range(0, size * MINI_BATCHES, size)]
 
         with watch.part("signals"):
             for accuracy in info.accuracy_per_round:  # J_k: EMA over generation rounds, as the released code
                 rewards = reward_level.update(accuracy)
-            advantages = group_advantages(np.array([g.rewards for g in batch]))
-            mean_abs_advantage = per_task_mean_abs_advantage(task_of_sample, advantages.ravel())
+            advantages = group_advantages(batch_rewards)
             improvements = [
                 per_task_improvement(task_of_sample[s], objective_before[s], objective_after[s])
                 for s in mini_batches
             ]
         with watch.part("weighter"):
             for improvement in improvements:
-                weighter.update(task_stats(rewards, improvement, mean_abs_advantage))
+                weighter.update(task_stats(rewards, improvement))
+            logged += len(weighter.diagnostics)  # read once per step, as the engines' loggers do
+        with watch.part("sec"):
+            per_task_mean_abs_advantage(task_of_sample, advantages.ravel())
 
         if step >= warmup:
             rounds.append(info.rounds)
             for clock in CLOCKS:
-                generate_seconds = watch.seconds["generate", clock]
-                watch.seconds["sampler", clock] -= generate_seconds  # build_batch's own time
-                core = sum(watch.seconds[part, clock] for part in ("sampler", "signals", "weighter"))
-                watch.seconds["core", clock] = core
+                watch.seconds["sampler", clock] -= watch.seconds["generate", clock]  # build_batch's own time
+                watch.seconds["core", clock] = sum(watch.seconds[part, clock] for part in CORE_PARTS)
                 for part in PARTS:
                     per_step[part, clock].append(watch.seconds[part, clock])
-    return {key: np.array(values) for key, values in per_step.items()}, float(np.mean(rounds))
+    return {key: np.array(values) for key, values in per_step.items()}, np.array(rounds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    per_step, mean_rounds = run(args.steps, args.warmup)
+    per_step, rounds = run(args.steps, args.warmup)
     load_after = os.getloadavg()[0]
 
     rows = []
@@ -125,16 +138,32 @@ def main() -> None:
             us = 1e6 * per_step[part, clock]
             row |= {f"{clock}_{name}_us": float(reduce(us)) for name, reduce in STATISTICS.items()}
         rows.append(row)
+    core_us = 1e6 * per_step["core", "cpu"]
+    core_by_rounds = {
+        int(r): {"steps": int((rounds == r).sum()), "cpu_median_us": float(np.median(core_us[rounds == r]))}
+        for r in np.unique(rounds)
+    }
     lines = [
         f"MT-GRPO core cost per step: K={NUM_TASKS}, B={BATCH_SIZE}, N={ROLLOUTS}, M_os=3, N_rs=2, lenient",
         f"filter, IWU (Adam) x {MINI_BATCHES} mini-batches; {args.steps} steps after {args.warmup} warm-up",
         f"machine: {MACHINE}; 1-minute load average {load_before:.1f} before, {load_after:.1f} after",
-        f"mean generation rounds per step: {mean_rounds:.2f}",
+        f"mean generation rounds per step: {rounds.mean():.2f}; core CPU median by rounds: "
+        + ", ".join(
+            f"{r} round(s) {v['cpu_median_us']:.0f} µs ({v['steps']} steps)"
+            for r, v in core_by_rounds.items()
+        ),
+        "core = sampler (build_batch without generate) + signals (J EMA, advantages, I_k x 4) + weighter",
+        "(task_stats + IWU update, x 4); the rows below it are engine work or SEC-only, not in the core",
         "",
         "| part | CPU µs/step: median | mean | min | wall µs/step: median | mean |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    labels = {"core": "**core total**", "generate": "(synthetic generate, not core)"}
+    labels = {
+        "core": "**core total**",
+        "generate": "(synthetic generate + Group construction: engine)",
+        "hand-off": "(engine hand-off: task names, reward array, objectives)",
+        "sec": "(SEC's mean abs advantage: SEC runs only)",
+    }
     for row in rows:
         label = labels.get(str(row["part"]), row["part"])
         cpu = " | ".join(f"{row[f'cpu_{name}_us']:.0f}" for name in STATISTICS)
@@ -164,7 +193,9 @@ def main() -> None:
             "steps": args.steps,
             "warmup": args.warmup,
         },
-        "mean_rounds": mean_rounds,
+        "core": list(CORE_PARTS),
+        "mean_rounds": float(rounds.mean()),
+        "core_cpu_by_rounds": core_by_rounds,
         "per_step_us": rows,
     }
     (RESULTS / "core.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from openrlhf_mt.algo.types import Group
+from openrlhf_mt.algo.types import Group, check_state_tasks
 
 Entry = tuple[Group, int]  # (group, step at which it was generated)
 
@@ -66,8 +66,5 @@ class ReplayBuffer:
         return {"entries": {task: list(queue) for task, queue in self.entries.items()}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if list(state["entries"]) != list(self.entries):
-            raise ValueError(
-                f"ReplayBuffer: state is for tasks {list(state['entries'])}, not {list(self.entries)}"
-            )
+        check_state_tasks("ReplayBuffer", state["entries"], list(self.entries))
         self.entries = {task: deque(entries) for task, entries in state["entries"].items()}

@@ -56,7 +56,7 @@ import numpy as np
 
 from openrlhf_mt.algo.filters import check_filter_mode, summarize_rewards, zero_gradient_from_summary
 from openrlhf_mt.algo.replay import ReplayBuffer
-from openrlhf_mt.algo.types import Group
+from openrlhf_mt.algo.types import Group, check_state_tasks
 
 Generate = Callable[[dict[str, int]], list[Group]]
 MIN_ACCEPTANCE = 0.01  # the released code floors 1 - rho_k here before inverting it
@@ -379,11 +379,7 @@ class RatioPreservingSampler:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if list(state["tasks"]) != list(self.tasks):
-            raise ValueError(
-                f"RatioPreservingSampler: state_dict is for tasks {state['tasks']}, "
-                f"this run has {list(self.tasks)}"
-            )
+        check_state_tasks("RatioPreservingSampler", state["tasks"], self.tasks)
         self.step = int(state["step"])
         self.rho = np.array(state["rho"], dtype=np.float64)
         self.rng.bit_generator.state = state["rng"]

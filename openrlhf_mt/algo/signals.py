@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from openrlhf_mt.algo.filters import summarize_rewards
-from openrlhf_mt.algo.types import Group, TaskStats
+from openrlhf_mt.algo.types import Group, TaskStats, check_state_tasks
 
 
 def batch_accuracy(groups: Sequence[Group], correct: float = 1.0) -> dict[str, float]:
@@ -67,10 +67,7 @@ class RewardEMA:
         return {"tasks": list(self.tasks), "values": [self._values[t] for t in self.tasks]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if list(state["tasks"]) != list(self.tasks):
-            raise ValueError(
-                f"RewardEMA: state_dict is for tasks {state['tasks']}, this run has {list(self.tasks)}"
-            )
+        check_state_tasks("RewardEMA", state["tasks"], self.tasks)
         self._values = dict(zip(self.tasks, map(float, state["values"]), strict=True))
 
 
@@ -85,10 +82,11 @@ def as_float64(values: Any, name: str) -> np.ndarray:
 
 
 def encode_tasks(task_of_sample: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """The distinct task names (first-seen order) and each sample's index into them."""
-    index = {task: i for i, task in enumerate(dict.fromkeys(task_of_sample))}
+    """The distinct task names (sorted) and each sample's index into them."""
+    names = sorted(set(task_of_sample))
+    index = {task: i for i, task in enumerate(names)}
     codes = np.fromiter(map(index.__getitem__, task_of_sample), dtype=np.int64, count=len(task_of_sample))
-    return list(index), codes
+    return names, codes
 
 
 def per_task_sum_and_count(task_of_sample: Sequence[str], values: np.ndarray) -> dict[str, tuple[float, int]]:
@@ -128,8 +126,8 @@ def task_stats(
     """TaskStats for every task in `reward`; a task without improvement / mean |A| gets 0 (as in the code)."""
     improvement, mean_abs_advantage = improvement or {}, mean_abs_advantage or {}
     for name, signal in (("improvement", improvement), ("mean_abs_advantage", mean_abs_advantage)):
-        extra = sorted(set(signal) - set(reward))
-        if extra:
+        if not signal.keys() <= reward.keys():
+            extra = sorted(set(signal) - set(reward))
             raise ValueError(f"task_stats: {name} given for tasks {extra} that have no reward")
     return {
         task: TaskStats(

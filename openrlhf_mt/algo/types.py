@@ -5,12 +5,14 @@
 
 Both are plain frozen dataclasses: the core reads `task` and `rewards`, and carries `payload` (token ids,
 responses, log-probs: whatever the engine needs to train on the group) through untouched.
+
+    check_state_tasks(owner, saved_tasks, tasks)   the resume check every stateful core object shares
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,3 +50,9 @@ class TaskStats:
     reward: float
     improvement: float = 0.0
     mean_abs_advantage: float = 0.0
+
+
+def check_state_tasks(owner: str, saved_tasks: Iterable[str], tasks: Sequence[str]) -> None:
+    """Refuse to resume `owner` from a state_dict saved for other tasks (names and order must match)."""
+    if list(saved_tasks) != list(tasks):
+        raise ValueError(f"{owner}: state_dict is for tasks {list(saved_tasks)}, this run has {list(tasks)}")

@@ -21,8 +21,9 @@ Which TaskStats field each one reads: IWU reads `reward` (J_k) and `improvement`
 The three logit-descent weighters (iwu, strict, reg) keep logits xi (start 0: uniform), z = softmax(xi), and
 step xi with the gradient of sum_k z_k s_k through the softmax, g_k = z_k (s_k - sum_j z_j s_j), so tasks
 with a low score s_k gain weight. They differ only in the score s_k. The step is torch's SGD or Adam with
-coupled L2 weight decay (grad += weight_decay * xi), re-implemented in float64 numpy and tested against
-torch.optim step for step.
+coupled L2 weight decay (grad += weight_decay * xi), re-implemented task by task in Python floats (float64;
+with K a handful of tasks, cheaper than numpy's per-call cost) and tested against torch.optim step for step.
+The state (logits, Adam moments, step counts) is kept as numpy arrays in `tasks` order.
 
 IWU calls update() once per PPO mini-batch in the released code (4 per training step in the paper's runs)
 or once per training step in the paper's text: that is the engine's `update_every` choice; the weighter
@@ -49,7 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from openrlhf_mt.algo.types import TaskStats
+from openrlhf_mt.algo.types import TaskStats, check_state_tasks
 
 OPTIMIZERS = ("sgd", "adam")
 ADAM_BETAS = (0.9, 0.999)
@@ -58,15 +59,14 @@ STAT_FIELDS = tuple(f.name for f in fields(TaskStats))
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """z = softmax(xi / T), shifted by max(xi) first so that huge logits or a small T cannot overflow."""
-    with np.errstate(over="ignore"):  # (x - max) / T may reach -inf, whose exp is the right 0
-        shifted = np.exp((logits - logits.max()) / temperature)
-    return shifted / shifted.sum()
+    """z = softmax(xi / T), shifted by max(xi) first so that huge logits or a small T cannot overflow.
 
-
-def per_task(name: str, tasks: Sequence[str], values: Sequence[float]) -> dict[str, float]:
-    """Diagnostics entries "<name>/<task>" for one value per task."""
-    return {f"{name}/{task}": value for task, value in zip(tasks, values, strict=True)}
+    In plain floats: for a handful of tasks the loop costs less than one numpy call."""
+    values = logits.tolist()
+    top = max(values)
+    shifted = [math.exp((x - top) / temperature) for x in values]  # (x - top) / T may be -inf: exp is 0
+    total = sum(shifted)
+    return np.array([x / total for x in shifted])
 
 
 class TaskWeighter:
@@ -86,7 +86,17 @@ class TaskWeighter:
             raise ValueError(f"{type(self).__name__}: task names repeat: {list(tasks)}")
         self.tasks = tasks
         self.index = {task: i for i, task in enumerate(tasks)}
-        self.diagnostics: dict[str, float] = {}
+        self.last_update: dict[str, dict[str, float]] = {}  # field -> task -> value, for `diagnostics`
+
+    @property
+    def diagnostics(self) -> dict[str, float]:
+        """What the last update saw, as flat "<field>/<task>" keys (built when read: engines log once per
+        step, while IWU updates once per mini-batch)."""
+        return {
+            f"{field}/{task}": value
+            for field, values in self.last_update.items()
+            for task, value in values.items()
+        }
 
     def probabilities(self) -> np.ndarray:
         """The weights as a float64 array in `tasks` order."""
@@ -97,7 +107,7 @@ class TaskWeighter:
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         self.check_stats(stats)
-        self.diagnostics = {}
+        self.last_update = {}
         return self.weights()
 
     def check_stats(self, stats: Mapping[str, TaskStats]) -> None:
@@ -130,11 +140,7 @@ class TaskWeighter:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("name") != self.name:
             raise ValueError(f"state_dict is for a {state.get('name')!r} weighter, this one is {self.name!r}")
-        if list(state.get("tasks", ())) != list(self.tasks):
-            raise ValueError(
-                f"{self.name} weighter: state_dict is for tasks {state.get('tasks')}, "
-                f"this run has {list(self.tasks)}"
-            )
+        check_state_tasks(f"{self.name} weighter", state.get("tasks", ()), self.tasks)
 
 
 class UniformWeighter(TaskWeighter):
@@ -206,59 +212,70 @@ class LogitDescentWeighter(TaskWeighter):
     def probabilities(self) -> np.ndarray:
         return softmax(self.logits)
 
-    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
-        """s_k for the present tasks, in the order given; subclasses also fill self.diagnostics."""
+    def check_lam(self, lam: float) -> float:
+        """The weight lam of J_k in the score (iwu, reg), as a float; a clear error unless finite and >= 0."""
+        if not (math.isfinite(lam) and lam >= 0):
+            raise ValueError(f"{self.name} weighter: lam must be >= 0, got {lam}")
+        return float(lam)
+
+    def scores(self, stats: Sequence[TaskStats]) -> list[float]:
+        """s_k for the present tasks, in the order given."""
         raise NotImplementedError
 
-    def softmax_gradient(self, present: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    def softmax_gradient(self, present: list[int], scores: list[float]) -> list[float]:
         """Subroutine 1, line 2: g_k = z_k (s_k - sum_j z_j s_j), over the present tasks (see module doc)."""
-        z = self.probabilities()[present]
-        gradient = np.zeros(len(self.tasks))
-        present_weight = z.sum()
-        if present_weight > 0:  # else the present tasks' weights underflowed: their gradient is 0 either way
-            gradient[present] = z * (scores - z @ scores / present_weight)
-        return gradient
+        z = self.probabilities()[present].tolist()
+        present_weight = sum(z)
+        if present_weight == 0:  # the present tasks' weights underflowed: their gradient is 0 either way
+            return [0.0] * len(present)
+        baseline = sum(z_k * s_k for z_k, s_k in zip(z, scores, strict=True)) / present_weight
+        return [z_k * (s_k - baseline) for z_k, s_k in zip(z, scores, strict=True)]
 
-    def step(self, present: np.ndarray, gradient: np.ndarray) -> tuple[np.ndarray, ...]:
+    def step(self, present: list[int], gradient: list[float]) -> tuple[np.ndarray, ...]:
         """Subroutine 1, line 3: xi <- xi - beta*g (SGD) or torch Adam's step; both with coupled L2 decay.
 
-        Returns the new (logits, exp_avg, exp_avg_sq, steps); absent tasks keep all four unchanged."""
-        grad = np.where(present, gradient + self.weight_decay * self.logits, 0.0)
-        if self.optimizer == "sgd":
-            return self.logits - self.lr * grad, self.exp_avg, self.exp_avg_sq, self.steps
+        Steps each present task's logit with its gradient (torch.optim's operations, in its order; plain
+        floats, as K is small). Returns the new (logits, exp_avg, exp_avg_sq, steps); absent tasks keep all
+        four unchanged."""
+        logits, exp_avg, exp_avg_sq, steps = (
+            state.tolist() for state in (self.logits, self.exp_avg, self.exp_avg_sq, self.steps)
+        )
         beta1, beta2 = ADAM_BETAS
-        exp_avg = np.where(present, self.exp_avg + (1 - beta1) * (grad - self.exp_avg), self.exp_avg)  # lerp_
-        exp_avg_sq = np.where(present, beta2 * self.exp_avg_sq + (1 - beta2) * grad * grad, self.exp_avg_sq)
-        steps = self.steps + present
-        bias_correction1 = 1 - beta1 ** np.maximum(steps, 1)
-        bias_correction2 = 1 - beta2 ** np.maximum(steps, 1)
-        denom = np.sqrt(exp_avg_sq) / np.sqrt(bias_correction2) + ADAM_EPS
-        logits = np.where(present, self.logits - (self.lr / bias_correction1) * exp_avg / denom, self.logits)
-        return logits, exp_avg, exp_avg_sq, steps
+        for k, task_gradient in zip(present, gradient, strict=True):
+            grad = task_gradient + self.weight_decay * logits[k]
+            if self.optimizer == "sgd":
+                logits[k] -= self.lr * grad
+                continue
+            steps[k] += 1
+            exp_avg[k] += (1 - beta1) * (grad - exp_avg[k])  # torch's lerp_
+            exp_avg_sq[k] = beta2 * exp_avg_sq[k] + (1 - beta2) * grad * grad
+            bias_correction1 = 1 - beta1 ** steps[k]
+            bias_correction2 = 1 - beta2 ** steps[k]
+            denom = math.sqrt(exp_avg_sq[k]) / math.sqrt(bias_correction2) + ADAM_EPS
+            logits[k] -= (self.lr / bias_correction1) * exp_avg[k] / denom
+        return np.array(logits), np.array(exp_avg), np.array(exp_avg_sq), np.array(steps, dtype=np.int64)
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         self.check_stats(stats)
-        self.diagnostics = {}
-        present_tasks = [t for t in self.tasks if t in stats]
-        if not present_tasks:
+        self.last_update = {}
+        present = [k for k, task in enumerate(self.tasks) if task in stats]
+        if not present:
             return self.weights()
-        present = np.array([t in stats for t in self.tasks])
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught right below
-            scores = self.scores([stats[t] for t in present_tasks])
-            gradient = self.softmax_gradient(present, scores)
-            if not np.isfinite(gradient).all():
-                raise ValueError(
-                    f"{self.name} weighter: scores {scores.tolist()} overflow the gradient; rescale them"
-                )
-            new_state = self.step(present, gradient)
+        present_tasks = [self.tasks[k] for k in present]
+        scores = self.scores([stats[t] for t in present_tasks])
+        gradient = self.softmax_gradient(present, scores)  # float overflow gives inf or nan, caught here:
+        if not all(map(math.isfinite, gradient)):
+            raise ValueError(f"{self.name} weighter: scores {scores} overflow the gradient; rescale them")
+        new_state = self.step(present, gradient)
         if not np.isfinite(new_state[0]).all():
             raise ValueError(
                 f"{self.name} weighter: the step made the logits non-finite: {new_state[0].tolist()}"
             )
         self.logits, self.exp_avg, self.exp_avg_sq, self.steps = new_state
-        self.diagnostics = per_task("score", present_tasks, scores.tolist()) | per_task(
-            "gradient", present_tasks, gradient[present].tolist()
-        )
+        self.last_update = {
+            "score": dict(zip(present_tasks, scores, strict=True)),
+            "gradient": dict(zip(present_tasks, gradient, strict=True)),
+        }
         return self.weights()
 
     def state_dict(self) -> dict[str, Any]:
@@ -301,34 +318,36 @@ class IWUWeighter(LogitDescentWeighter):
         optimizer: str = "sgd",
     ) -> None:
         super().__init__(tasks, lr, weight_decay, optimizer)
-        if not (math.isfinite(lam) and lam >= 0):
-            raise ValueError(f"iwu weighter: lam must be >= 0, got {lam}")
+        self.lam = self.check_lam(lam)
         if not improvement_clip > 0:
             raise ValueError(
                 f"iwu weighter: improvement_clip must be > 0 (inf: no clip), got {improvement_clip}"
             )
-        self.lam, self.improvement_clip = float(lam), float(improvement_clip)
+        self.improvement_clip = float(improvement_clip)
         self.clip_bound_count = [0] * len(self.tasks)
         self.update_count = [0] * len(self.tasks)
 
-    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
+    def scores(self, stats: Sequence[TaskStats]) -> list[float]:
         """Subroutine 1, line 1: s_k = clip(I_k, -c, c) + lam * J_k."""
         clip = self.improvement_clip
-        return np.array([min(max(s.improvement, -clip), clip) + self.lam * s.reward for s in stats])
+        return [min(max(s.improvement, -clip), clip) + self.lam * s.reward for s in stats]
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         weights = super().update(stats)
+        clip_bound, clip_bound_rate = {}, {}
         for task, task_stats in stats.items():
             i = self.index[task]
-            clip_bound = abs(task_stats.improvement) > self.improvement_clip
-            self.clip_bound_count[i] += clip_bound
+            bound = abs(task_stats.improvement) > self.improvement_clip
+            self.clip_bound_count[i] += bound
             self.update_count[i] += 1
-            self.diagnostics |= {
-                f"clip_bound/{task}": float(clip_bound),
-                f"clip_bound_rate/{task}": self.clip_bound_count[i] / self.update_count[i],
-                f"abs_improvement/{task}": abs(task_stats.improvement),
-                f"lam_reward/{task}": self.lam * task_stats.reward,
-            }
+            clip_bound[task] = float(bound)
+            clip_bound_rate[task] = self.clip_bound_count[i] / self.update_count[i]
+        self.last_update |= {
+            "clip_bound": clip_bound,
+            "clip_bound_rate": clip_bound_rate,
+            "abs_improvement": {task: abs(task_stats.improvement) for task, task_stats in stats.items()},
+            "lam_reward": {task: self.lam * task_stats.reward for task, task_stats in stats.items()},
+        }
         return weights
 
     def state_dict(self) -> dict[str, Any]:
@@ -354,9 +373,9 @@ class StrictWeighter(LogitDescentWeighter):
     ) -> None:
         super().__init__(tasks, lr, weight_decay, optimizer)
 
-    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
+    def scores(self, stats: Sequence[TaskStats]) -> list[float]:
         """Strict variant of Subroutine 1, line 1: s_k = J_k."""
-        return np.array([s.reward for s in stats])
+        return [s.reward for s in stats]
 
 
 class RegularizedWeighter(LogitDescentWeighter):
@@ -377,13 +396,11 @@ class RegularizedWeighter(LogitDescentWeighter):
         optimizer: str = "sgd",
     ) -> None:
         super().__init__(tasks, lr, eta, optimizer)
-        if not (math.isfinite(lam) and lam >= 0):
-            raise ValueError(f"reg weighter: lam must be >= 0, got {lam}")
-        self.lam = float(lam)
+        self.lam = self.check_lam(lam)
 
-    def scores(self, stats: Sequence[TaskStats]) -> np.ndarray:
+    def scores(self, stats: Sequence[TaskStats]) -> list[float]:
         """Subroutine 2, line 1: s_k = lam * J_k (the eta * xi term is the optimizer's weight decay)."""
-        return self.lam * np.array([s.reward for s in stats])
+        return [self.lam * s.reward for s in stats]
 
 
 class SECWeighter(TaskWeighter):
@@ -407,11 +424,10 @@ class SECWeighter(TaskWeighter):
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         """SEC: Q_k <- (1 - alpha) Q_k + alpha * mean|A|_k for the tasks in `stats`."""
         self.check_stats(stats)
-        self.diagnostics = {}
         for task, task_stats in stats.items():
             i = self.index[task]
             self.values[i] = (1 - self.alpha) * self.values[i] + self.alpha * task_stats.mean_abs_advantage
-            self.diagnostics[f"value/{task}"] = float(self.values[i])
+        self.last_update = {"value": {task: float(self.values[self.index[task]]) for task in stats}}
         return self.weights()
 
     def state_dict(self) -> dict[str, Any]:

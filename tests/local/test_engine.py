@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from openrlhf_mt.config import METHOD_PRESETS, load_config
@@ -127,37 +126,42 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
         LocalTrainer(config(tmp_path), resume=True)
 
 
-class LastDigit(Task):
-    """A task the RL loop can visibly learn in a few steps: start the answer with the number's last digit."""
+class SayDigit(Task):
+    """A task the RL loop can visibly learn in a few steps: `say 7 (418):` -> a response starting with 7.
+    The distractor number makes the prompt space large, so held-out prompts still cover every digit."""
 
     truth_keys = ("target",)
 
     def examples(self, seed: int, start: int, stop: int) -> list[tuple[str, dict[str, Any]]]:
-        numbers = [random.Random(f"{seed}/{i}").randint(1000, 9999) for i in range(start, stop)]
-        return [(f"last {n}:", {"target": str(n % 10)}) for n in numbers]
+        rngs = [random.Random(f"{seed}/{i}") for i in range(start, stop)]
+        pairs = [(rng.randint(0, 9), rng.randint(100, 999)) for rng in rngs]
+        return [(f"say {d} ({n}):", {"target": str(d)}) for d, n in pairs]
 
     def grade(self, response: str, truth: Mapping[str, Any]) -> Grade:
         return Grade.CORRECT if response.startswith(truth["target"]) else Grade.INVALID
 
 
 def test_reward_goes_up_on_an_easy_task(tmp_path):
-    """A real learning check: GRPO from the warmed-up tiny model (never trained on this task), fixed seed."""
-    register_task("test-last-digit", lambda name: LastDigit(name, "last digit of a 4-digit number"))
+    """A real learning check: GRPO from the warmed-up tiny model (never trained on this task), fixed seed;
+    held-out accuracy (mean@8 on 20 prompts) must rise by a clear margin within 16 steps."""
+    register_task("test-say-digit", lambda name: SayDigit(name, "repeat a digit"))
     warmed_up = warmed_up_tiny(config(tmp_path))
     rows = LocalTrainer(
         config(
             tmp_path,
             "grpo",
             f"model.path={warmed_up}",
-            "data.tasks=[test-last-digit]",
-            "train.steps=12",
-            "train.lr=2e-3",
-            "rollout.prompts_per_step=8",
+            "data.tasks=[test-say-digit]",
+            "data.eval_size=20",
+            "train.steps=16",
+            "train.lr=1e-3",
+            "rollout.prompts_per_step=16",
             "rollout.rollouts_per_prompt=8",
-            "rollout.max_new_tokens=2",
-            "eval.every=0",
+            "rollout.max_new_tokens=1",
+            "eval.every=16",
+            "eval.samples=8",
         )
     ).train()
-    reward = np.array([row["train/test-last-digit/reward"] for row in rows])
-    first, last = reward[:3].mean(), reward[-3:].mean()
-    assert last > first + 0.2, reward.round(3).tolist()
+    before, after = rows[0]["eval/worst_accuracy"], rows[-1]["eval/worst_accuracy"]
+    rewards = [round(row["train/test-say-digit/reward"], 3) for row in rows[1:]]
+    assert after > before + 0.1, (before, after, rewards)

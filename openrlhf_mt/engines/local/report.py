@@ -35,9 +35,17 @@ class Run:
     def train_rows(self) -> list[dict[str, Any]]:
         return [row for row in self.rows if row["step"] > 0 and "time/train_s" in row]
 
-    def series(self, key: str, rows: list[dict[str, Any]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def series(
+        self, key: str, rows: list[dict[str, Any]] | None = None, smooth: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of `key`; smooth > 1: a trailing mean over that many points."""
         rows = [row for row in (self.train_rows if rows is None else rows) if key in row]
-        return np.array([row["step"] for row in rows]), np.array([row[key] for row in rows], dtype=float)
+        values = np.array([row[key] for row in rows], dtype=float)
+        if smooth > 1 and len(values):
+            cumulative = np.cumsum(np.insert(values, 0, 0.0))
+            starts = np.maximum(np.arange(1, len(values) + 1) - smooth, 0)
+            values = (cumulative[1:] - cumulative[starts]) / (np.arange(1, len(values) + 1) - starts)
+        return np.array([row["step"] for row in rows]), values
 
     def mean_of(self, key: str, rows: list[dict[str, Any]]) -> float:
         values = [row[key] for row in rows if key in row]
@@ -51,6 +59,10 @@ def load_run(path: str | Path) -> Run:
         raise FileNotFoundError(f"{path}: not a run directory (needs metrics.jsonl and config.yaml)")
     cfg = yaml.safe_load(config.read_text())
     return Run(label=cfg["method"], path=path, tasks=list(cfg["data"]["tasks"]), rows=read_metrics(metrics))
+
+
+def _num(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.2f}"
 
 
 def _pct(value: float) -> str:
@@ -84,14 +96,22 @@ def markdown(runs: list[Run], preamble: str = "") -> str:
         lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
     lines.append("")
 
-    lines += ["## Task weights and training-batch shares (mean over all steps; final weight)", ""]
-    header = ["method", *(f"{t} weight / share / final" for t in tasks)]
+    lines += [
+        "## Task weights, batch shares, and signal shares (mean over all steps; final weight)",
+        "",
+        "Signal share: of the training batch's groups with both right and wrong rollouts (the ones that "
+        "push towards right answers), the task's fraction.",
+        "",
+    ]
+    header = ["method", *(f"{t}: weight / batch / signal / final weight" for t in tasks)]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         rows = run.train_rows
         cells = [
-            f"{run.mean_of(f'weights/{t}', rows):.2f} / {run.mean_of(f'batch_share/{t}', rows):.2f} / "
-            f"{rows[-1][f'weights/{t}']:.2f}"
+            " / ".join(
+                _num(run.mean_of(f"{key}/{t}", rows)) for key in ("weights", "batch_share", "signal_share")
+            )
+            + f" / {rows[-1][f'weights/{t}']:.2f}"
             if rows
             else "–"
             for t in tasks
@@ -109,11 +129,11 @@ def markdown(runs: list[Run], preamble: str = "") -> str:
         rows = run.train_rows
         quarter = max(1, len(rows) // 4)
         cells = [
-            f"{run.mean_of(f'train/{t}/zero_gradient_rate', rows[:quarter]):.2f} → "
-            f"{run.mean_of(f'train/{t}/zero_gradient_rate', rows[-quarter:]):.2f}"
+            f"{_num(run.mean_of(f'train/{t}/zero_gradient_rate', rows[:quarter]))} → "
+            f"{_num(run.mean_of(f'train/{t}/zero_gradient_rate', rows[-quarter:]))}"
             for t in tasks
         ]
-        cells += [f"{run.mean_of('rollout/rounds', rows):.2f}", f"{run.mean_of('time/step_s', rows):.2f}"]
+        cells += [_num(run.mean_of("rollout/rounds", rows)), _num(run.mean_of("time/step_s", rows))]
         lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
@@ -136,12 +156,13 @@ def plot(runs: list[Run], path: Path) -> None:
             ax.plot(*run.series(key, run.evals), marker="o", markersize=3, label=run.label)
         ax.set_title(title)
         ax.set_xlabel("step")
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    smooth = max(1, max(len(run.train_rows) for run in runs) // 15)
     for row, (prefix, name) in enumerate(
         [
-            ("weights/{}", "weights (solid), batch shares (dotted)"),
+            ("weights/{}", "weights, batch shares (dotted, mean)"),
             ("train/{}/zero_gradient_rate", "zero-gradient rate"),
         ],
         start=1,
@@ -149,10 +170,17 @@ def plot(runs: list[Run], path: Path) -> None:
         for i, run in enumerate(runs):
             ax = axes[row, i]
             for color, task in enumerate(tasks):
-                ax.plot(*run.series(prefix.format(task)), color=f"C{color}", label=task)
+                ax.plot(
+                    *run.series(prefix.format(task), smooth=smooth if row == 2 else 1),
+                    color=f"C{color}",
+                    label=task,
+                )
                 if row == 1:  # beside each weight, the share of the training batch the task really got
-                    ax.plot(*run.series(f"batch_share/{task}"), color=f"C{color}", linestyle=":", alpha=0.7)
-            ax.set_title(f"{name}: {run.label}")
+                    shares = run.series(f"batch_share/{task}", smooth=smooth)
+                    ax.plot(*shares, color=f"C{color}", linestyle=":", alpha=0.8)
+            ax.set_title(
+                f"{name}: {run.label}" + (f" ({smooth}-step mean)" if smooth > 1 and row == 2 else "")
+            )
             ax.set_xlabel("step")
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.3)

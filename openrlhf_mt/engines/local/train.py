@@ -49,7 +49,11 @@ def main(argv: list[str], prog: str) -> int:
 
     from openrlhf_mt.engines.local.trainer import LocalTrainer
 
-    trainer = LocalTrainer(cfg, resume=args.resume)
+    try:
+        trainer = LocalTrainer(cfg, resume=args.resume)
+    except (FileNotFoundError, ValueError) as error:  # bad model path, task name, missing checkpoint
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
     rows = trainer.train()
     evals = [row for row in rows if "eval/worst_accuracy" in row]
     if evals:

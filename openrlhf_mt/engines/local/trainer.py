@@ -343,9 +343,13 @@ class LocalTrainer:
         train_seconds = time.perf_counter() - train_start
 
         row: dict[str, Any] = {"step": self.step}
+        # signal share: of the training batch's groups with a right-vs-wrong contrast, the task's fraction;
+        # without a filter (GRPO) this, not batch_share, says which task the gradient comes from
+        with_signal = [g.task for g in groups if not is_zero_gradient(g.rewards, "strict")]
         for task in self.task_names:
             row[f"weights/{task}"] = weights[task]
             row[f"batch_share/{task}"] = info.realised_share[task]
+            row[f"signal_share/{task}"] = with_signal.count(task) / len(with_signal) if with_signal else 0.0
         accuracy = batch_accuracy(self.step_groups)
         mode = self.cfg.algo.filter_mode
         for task in self.task_names:
