@@ -77,7 +77,6 @@ def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], n
     rng = np.random.default_rng(seed)
     per_step: dict[tuple[str, str], list[float]] = defaultdict(list)
     rounds = []
-    logged = 0
 
     for step in range(warmup + steps):
         watch = Stopwatch()
@@ -108,7 +107,8 @@ def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], n
         with watch.part("weighter"):
             for improvement in improvements:
                 weighter.update(task_stats(rewards, improvement))
-            logged += len(weighter.diagnostics)  # read once per step, as the engines' loggers do
+            diagnostics = weighter.diagnostics  # read once per step, as the engines' loggers do
+        assert len(diagnostics) == 6 * NUM_TASKS  # score, gradient and IWU's four fields, per task
         with watch.part("sec"):
             per_task_mean_abs_advantage(task_of_sample, advantages.ravel())
 

@@ -218,7 +218,7 @@ class RatioPreservingSampler:
         def run_round(counts: np.ndarray) -> None:
             result = self.generate_and_filter(counts, generate)
             pool.add(result.accepted, result.accepted_task, np.full(len(result.accepted), self.step))
-            accepted[:] += np.bincount(result.accepted_task, minlength=num_tasks)
+            accepted[:] += counts - result.num_zero_gradient
             generated[:] += counts
             num_zero_gradient[:] += result.num_zero_gradient
             num_correct[:] += result.num_correct

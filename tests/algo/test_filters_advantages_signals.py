@@ -100,6 +100,10 @@ def test_reward_ema_starts_at_zero_and_moves_only_present_tasks():
         ema.update({"c": 0.5})
     with pytest.raises(ValueError, match="accuracy of task 'a' is nan"):
         ema.update({"a": float("nan")})
+    with pytest.raises(
+        ValueError, match=r"RewardEMA: state_dict is for tasks \['a', 'b'\], this run has \['b', 'a'\]"
+    ):
+        RewardEMA(["b", "a"]).load_state_dict(ema.state_dict())
 
 
 def test_per_task_improvement_and_mean_abs_advantage():

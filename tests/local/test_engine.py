@@ -165,3 +165,23 @@ def test_reward_goes_up_on_an_easy_task(tmp_path):
     before, after = rows[0]["eval/worst_accuracy"], rows[-1]["eval/worst_accuracy"]
     rewards = [round(row["train/test-say-digit/reward"], 3) for row in rows[1:]]
     assert after > before + 0.1, (before, after, rewards)
+
+
+def test_the_other_options_run(tmp_path):
+    """Per-step weight updates, J from eval, replay reuse, KL to the reference, cosine LR, micro-batches."""
+    options = [
+        "algo.update_every=step",
+        "algo.signal_source=eval",
+        "algo.reuse_max_age=1",
+        "algo.filter_mode=lenient",
+        "train.kl_coef=0.05",
+        "train.lr_schedule=cosine",
+        "train.micro_batch_size=3",
+        "rollout.top_p=0.9",
+        "eval.every=1",
+    ]
+    rows = LocalTrainer(config(tmp_path, "mt-grpo", *options)).train()
+    assert [row["step"] for row in rows] == [0, 1, 2]
+    learning_rates = [row["train/lr"] for row in rows if "train/lr" in row]
+    assert learning_rates and min(learning_rates) < 2e-4  # cosine decays from train.lr (2e-4)
+    assert any(row.get("loss/kl", 0) > 0 for row in rows[1:])

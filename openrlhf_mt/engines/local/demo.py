@@ -81,8 +81,9 @@ def run_parallel(cfg: RunConfig, config: Path, out: Path, overrides: list[str], 
             time.sleep(2)
             for method, (process, log) in list(running.items()):
                 step, text = _latest(out / method / "metrics.jsonl")
-                bars[method].n = step
-                bars[method].set_postfix_str(text)
+                if step != bars[method].n:  # redraw only on progress (keeps logs of non-terminals short)
+                    bars[method].n = step
+                    bars[method].set_postfix_str(text)
                 if process.poll() is not None:
                     log.close()
                     del running[method]

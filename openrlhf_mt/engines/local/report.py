@@ -1,9 +1,9 @@
 """`openrlhf-mt report RUN_DIR [RUN_DIR ...]`: compare runs in report.md and report.png.
 
 report.md: per run, per-task eval accuracy at the start and at the end, worst-task and mean accuracy,
-the best worst-task accuracy and its step; the task weights and batch shares; the zero-gradient rates
-(early and late in training); time per step. report.png: per-task and worst-task eval accuracy over
-steps (one line per run), task weights over steps and zero-gradient rates over steps (one panel per run).
+the best worst-task accuracy and its step; task weights, batch and signal shares; the zero-gradient
+rates (early and late in training); time per step. report.png: per-task and worst-task eval accuracy
+over steps (a line per run); task weights with signal shares, and zero-gradient rates (a panel per run).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def plot(runs: list[Run], path: Path) -> None:
     smooth = max(1, max(len(run.train_rows) for run in runs) // 15)
     for row, (prefix, name) in enumerate(
         [
-            ("weights/{}", "weights, batch shares (dotted, mean)"),
+            ("weights/{}", "weights, signal shares (dotted)"),
             ("train/{}/zero_gradient_rate", "zero-gradient rate"),
         ],
         start=1,
@@ -175,8 +175,8 @@ def plot(runs: list[Run], path: Path) -> None:
                     color=f"C{color}",
                     label=task,
                 )
-                if row == 1:  # beside each weight, the share of the training batch the task really got
-                    shares = run.series(f"batch_share/{task}", smooth=smooth)
+                if row == 1:  # beside each weight, the task's share of the groups that carry a signal
+                    shares = run.series(f"signal_share/{task}", smooth=smooth)
                     ax.plot(*shares, color=f"C{color}", linestyle=":", alpha=0.8)
             ax.set_title(
                 f"{name}: {run.label}" + (f" ({smooth}-step mean)" if smooth > 1 and row == 2 else "")
