@@ -5,9 +5,8 @@
    processes with one CPU thread each, which on a 2-core machine beats one process after the other.
 3. Write OUT/report.md and OUT/report.png (openrlhf-mt report) and print the table.
 
-What it shows: under GRPO the easy task (addition) keeps most of the learning signal while the hard task
-(1-D ARC) produces mostly zero-gradient groups; MT-GRPO shifts weight and batch share toward the task
-that lags, which moves the worst-task accuracy.
+What it shows: under GRPO the hardest task (1-D ARC) produces mostly zero-gradient groups and the smallest
+share of the learning signal; MT-GRPO shifts weight and batch share toward the task that lags.
 """
 
 from __future__ import annotations
@@ -28,11 +27,12 @@ DEMO_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "tiny_cpu.yaml"
 DEMO_METHODS = ("grpo", "mt-grpo")
 WHAT_TO_LOOK_FOR = """\
 GRPO and MT-GRPO trained from the same warmed-up `builtin:tiny` model and seed ({seconds:.0f} s in all on
-this machine, warm-up {warmup:.0f} s). What to compare: under GRPO (uniform task weights, no filter) the
-task that is already solved most often supplies most groups with a learning signal, while the hard task's
-groups are mostly all-wrong (zero-gradient rate near 1). MT-GRPO drops zero-gradient groups, raises the
-weight of tasks whose reward and improvement lag (IWU), and refills the batch per task (RPS), so its
-batch shares follow its weights. Whether that lifts the worst task within this short run is in the table."""
+this machine, warm-up {warmup:.0f} s). What to compare: GRPO weights tasks uniformly and keeps every group,
+so the tasks it already solves sometimes supply most of the groups that carry a learning signal ("signal
+share"), while the hardest task's groups are mostly all-wrong (zero-gradient rate near 1). MT-GRPO drops
+zero-gradient groups, gives more weight to the tasks whose reward and improvement lag (IWU), and refills
+the batch task by task (RPS), so its batch and signal shares follow its weights. Single seed, small eval
+sets (mean@k on 64 prompts per task): differences of a point or two are noise."""
 
 
 def _train_command(config: Path, method: str, out: Path, overrides: list[str], threads: int) -> list[str]:
