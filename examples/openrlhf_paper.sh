@@ -27,10 +27,10 @@ GPUS="${GPUS:-2}"
 case "$EXP" in
   # 3 medium tasks: 32 prompts x 72 rollouts, PPO mini-batch of 8 prompts (4 per step), strict filter,
   # up to 10 generation rounds, weight decay 1e-5 on the task-weight logits.
-  exp1) BATCH=32 ROLLOUTS=72 MINI=8 FILTER=strict EXP_FLAGS=(--mt.max_rounds 10 --mt.weight_decay 0.00001) ;;
+  exp1) BATCH=32 ROLLOUTS=72 MINI=8 FILTER=strict EXP_FLAGS=(--mt.max_rounds 10 --mt.weight_decay 1e-5) ;;
   # 9 tasks: 256 prompts x 8 rollouts, mini-batch of 64 prompts, lenient filter, 2 rounds,
   # improvement clip 0.2, weight decay 1e-4.
-  exp2) BATCH=256 ROLLOUTS=8 MINI=64 FILTER=lenient EXP_FLAGS=(--mt.max_rounds 2 --mt.improvement_clip 0.2 --mt.weight_decay 0.0001) ;;
+  exp2) BATCH=256 ROLLOUTS=8 MINI=64 FILTER=lenient EXP_FLAGS=(--mt.max_rounds 2 --mt.improvement_clip 0.2 --mt.weight_decay 1e-4) ;;
   *) echo "$0: unknown experiment $EXP (exp1 or exp2)" >&2; exit 2 ;;
 esac
 case "$METHOD" in

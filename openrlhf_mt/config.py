@@ -360,17 +360,21 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type = AlgoConfig, prefix: str = "--mt.") -> None:
-    """Add one flag per field of `cls` (e.g. `--mt.lam 0.25`), values read as YAML, help from the field."""
+    """Add one flag per field of `cls` (e.g. `--mt.lam 0.25`), parsed by the field's type, with its help.
+
+    int, float and str fields parse as such (`--mt.weight_decay 1e-5` is the float 1e-05, which YAML 1.1
+    would read as a string); lists, mappings and booleans are read as YAML (`--mt.preserve_ratio false`).
+    """
     group = parser.add_argument_group(f"{cls.__name__} ({prefix}*)")
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         choices = f.metadata.get("choices")
         help_ = f"{f.metadata.get('help', '')} (default: {default})"
         if choices:
             help_ += f"; one of: {', '.join(choices)}"
-        group.add_argument(
-            f"{prefix}{f.name}", dest=f"{prefix.strip('-')}{f.name}", type=yaml.safe_load, help=help_
-        )
+        parse = hints[f.name] if hints[f.name] in (int, float, str) else yaml.safe_load
+        group.add_argument(f"{prefix}{f.name}", dest=f"{prefix.strip('-')}{f.name}", type=parse, help=help_)
 
 
 def from_arguments(

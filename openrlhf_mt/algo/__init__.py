@@ -3,6 +3,7 @@
     types.py       Group(task, rewards, payload), TaskStats(reward, improvement, mean_abs_advantage)
     filters.py     is_zero_gradient / zero_gradient_mask: "strict", "lenient", "none" (MTGRPO_SPEC.md §3)
     advantages.py  group_advantages: (r - mean) / (std + 1e-6), unbiased std; or r - mean
+    loss.py        clipped_objective (per-token clipped surrogate), per_sample_mean (token-mean per response)
     weights.py     make_weighter("uniform" | "static" | "iwu" | "strict" | "reg" | "sec", tasks, **kwargs)
     signals.py     RewardEMA (J_k), per_task_improvement (I_k), per_task_mean_abs_advantage, task_stats
     sampler.py     RatioPreservingSampler.build_batch(weights, generate) -> (groups, BatchInfo)

@@ -135,12 +135,16 @@ class TaskWeighter:
                     )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "tasks": list(self.tasks)}
+        # the last update's diagnostics too: a resumed run logs what the uninterrupted one would, also
+        # on a step whose batch made no update
+        last_update = {field: dict(values) for field, values in self.last_update.items()}
+        return {"name": self.name, "tasks": list(self.tasks), "last_update": last_update}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("name") != self.name:
             raise ValueError(f"state_dict is for a {state.get('name')!r} weighter, this one is {self.name!r}")
         check_state_tasks(f"{self.name} weighter", state.get("tasks", ()), self.tasks)
+        self.last_update = {field: dict(values) for field, values in state["last_update"].items()}
 
 
 class UniformWeighter(TaskWeighter):

@@ -208,6 +208,7 @@ def test_state_dict_round_trip_gives_identical_continuation(name):
         original.update(stats)
     resumed = make_weighter(name, TASKS, **kwargs)
     resumed.load_state_dict(copy.deepcopy(original.state_dict()))
+    assert resumed.diagnostics == original.diagnostics != {}  # logged before the resumed run's first update
     for stats in STAT_SEQUENCE[2:]:
         assert resumed.update(stats) == original.update(stats)
     assert resumed.diagnostics == original.diagnostics

@@ -108,3 +108,17 @@ def test_flags_for_the_openrlhf_engine():
     assert (cfg.weighter, cfg.lam, cfg.update_every, cfg.clip_high) == ("iwu", 0.5, "step", 0.28)
     with pytest.raises(ConfigError, match=r"mt.optimizer: unknown value 'rmsprop'; allowed: adam, sgd"):
         from_arguments(parser.parse_args(["--mt.optimizer", "rmsprop"]))
+
+
+def test_flags_parse_by_the_field_type(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = "--mt.weight_decay 1e-5 --mt.max_rounds 3 --mt.preserve_ratio false --mt.lr 2e-2"
+    args = parser.parse_args(flags.split())
+    # YAML 1.1 reads "1e-5" (no dot) as a string: the flag must hold the float itself
+    assert vars(args)["mt.weight_decay"] == 1e-5 and isinstance(vars(args)["mt.weight_decay"], float)
+    cfg = from_arguments(args, method="mt-grpo")
+    assert (cfg.weight_decay, cfg.lr, cfg.max_rounds, cfg.preserve_ratio) == (1e-5, 0.02, 3, False)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--mt.weight_decay", "tiny"])
+    assert "argument --mt.weight_decay: invalid float value: 'tiny'" in capsys.readouterr().err

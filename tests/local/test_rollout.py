@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from openrlhf_mt.engines.local.model import build_tiny, character_tokenizer, load_policy
@@ -16,15 +18,33 @@ def policy(tmp_path_factory):
     return load_policy(directory, torch.device("cpu"), torch.float32)
 
 
-def test_character_tokenizer_round_trips_through_save_and_auto_tokenizer(tmp_path):
-    tokenizer = character_tokenizer()
-    tokenizer.save_pretrained(tmp_path)
-    loaded = AutoTokenizer.from_pretrained(tmp_path)
-    text = "cd 6,7,2>3: (2+7)-6\narc 0059>0099;"
-    ids = loaded(text)["input_ids"]
-    assert len(ids) == len(text)  # one token per character
-    assert loaded.decode(ids) == text
-    assert loaded.eos_token == "</s>" and loaded.pad_token == "<pad>"
+PRINTABLE = "".join(chr(c) for c in range(32, 127)) + "\n"
+
+
+@pytest.fixture(scope="module")
+def reloaded_tokenizer(tmp_path_factory):
+    """The tokenizer as every run sees it: saved beside a Qwen2 config, loaded by AutoTokenizer."""
+    return AutoTokenizer.from_pretrained(build_tiny(tmp_path_factory.mktemp("tiny_tokenizer")))
+
+
+def test_character_tokenizer_round_trips_through_save_and_auto_tokenizer(tmp_path, reloaded_tokenizer):
+    bare = tmp_path / "bare"  # without a model config AutoTokenizer picks another class: both must work
+    character_tokenizer().save_pretrained(bare)
+    text = "cd 6,7,2>3: (2+7)-6\narc 0059>0099; add 36+47=" + PRINTABLE
+    for loaded in (AutoTokenizer.from_pretrained(bare), reloaded_tokenizer):
+        ids = loaded(text)["input_ids"]
+        assert len(ids) == len(text)  # one token per character
+        assert loaded.decode(ids) == text
+        assert loaded.eos_token == "</s>" and loaded.pad_token == "<pad>"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=PRINTABLE))
+def test_reloaded_character_tokenizer_is_exact_on_printable_ascii(reloaded_tokenizer, text):
+    ids = reloaded_tokenizer(text)["input_ids"]
+    assert len(ids) == len(text)
+    assert reloaded_tokenizer.decode(ids) == text
+    assert reloaded_tokenizer.batch_decode([ids], skip_special_tokens=True) == [text]
 
 
 def test_greedy_sampling_matches_model_generate(policy):

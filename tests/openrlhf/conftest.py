@@ -8,6 +8,7 @@ state always points along that coordinate; the (untied) output rows of the digit
 The policy then writes a few random digits and stops (P(digit) ~ 0.7, P(EOS) ~ 0.3 per step): the
 graders give 0.1 to some answers and 0 to others (tiny-add: at most 3 digits; tiny-arc: exactly 10),
 so groups have reward spread at rates that differ by task, as zero-gradient rates do in the paper.
+The tokenizer is the local engine's builtin:tiny character tokenizer (one token per character).
 """
 
 from __future__ import annotations
@@ -17,50 +18,25 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from transformers import PreTrainedTokenizerFast
+
+from openrlhf_mt.engines.local.model import character_tokenizer, tiny_qwen2
 
 DIGIT_LOGIT, EOS_LOGIT = 7.1, 8.0  # per step: P(digit) ~ 0.7, P(EOS) ~ 0.3, anything else < 1 %
 
 
-def byte_level_character_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per printable ASCII character, space and newline, in GPT-2's byte-level alphabet.
-
-    transformers 5 loads any tokenizer saved beside a Qwen2 config as Qwen2Tokenizer, which puts a
-    byte-level pre-tokenizer in front of the vocabulary: a plain " " entry is then never matched and
-    spaces vanish ("add 36+47=" becomes "add36+47="). Writing space and newline as "Ġ" and "Ċ" keeps
-    the text intact whichever class loads it (vLLM, OpenRLHF and the reward function all decode it).
-    """
-    specials = ["<pad>", "<s>", "</s>", "<unk>"]
-    chars = [chr(c) for c in range(33, 127)] + ["Ġ", "Ċ"]
-    backend = Tokenizer(
-        models.BPE(vocab={t: i for i, t in enumerate(specials + chars)}, merges=[], unk_token="<unk>")
-    )
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    backend.decoder = decoders.ByteLevel()
-    pad, bos, eos, unk = specials
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token=pad, bos_token=bos, eos_token=eos, unk_token=unk
-    )
-
-
 def build_tiny_policy(directory: Path, seed: int = 0) -> Path:
-    tokenizer = byte_level_character_tokenizer()
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
+    tokenizer = character_tokenizer()
+    model = tiny_qwen2(
+        tokenizer,
+        seed,
         hidden_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,
         intermediate_size=128,
-        max_position_embeddings=512,
         tie_word_embeddings=False,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
     )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
     with torch.no_grad():
         model.model.embed_tokens.weight[:, 0] = 1.0  # the rest is N(0, 0.02): the norm maps h[0] to ~8
         for layer in model.model.layers:
@@ -95,4 +71,4 @@ def local_ray() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def char_tokenizer() -> PreTrainedTokenizerFast:
-    return byte_level_character_tokenizer()
+    return character_tokenizer()

@@ -88,7 +88,8 @@ def test_cpu_defaults_give_one_rank_per_model() -> None:
     ("extra", "message"),
     [
         ("--mt.lam -1", "--mt.lam: -1.0 is below the minimum 0.0"),
-        ("--mt.lam abc", "--mt.lam: expected a number, got 'abc'"),
+        ("--mt.lam abc", "argument --mt.lam: invalid float value: 'abc'"),
+        ("--mt.max_rounds 2.5", "argument --mt.max_rounds: invalid int value: '2.5'"),
         ("--mt.weighter best", "--mt.weighter: unknown value 'best'; allowed: uniform, static, iwu"),
         ("--mt.method mtgrpo", "argument --mt.method: invalid choice: 'mtgrpo'"),
         ("--algo.dynamic_filtering_enable", "--algo.dynamic_filtering_enable: MT-GRPO filters"),

@@ -7,9 +7,8 @@
 Files, in the order a step uses them:
     model.py       the policy: an HF causal LM from a directory, or builtin:tiny (built offline)
     warmup.py      cached supervised warm-up of builtin:tiny, so every task starts above zero
-    streams.py     per-task train / held-out eval split and seeded prompt streams
     rollout.py     batched KV-cache sampling (n rollouts per prompt) and response log-probs
-    loss.py        clipped surrogate (ε_low / ε_high), token-mean, optional k3 KL
+    loss.py        token-mean loss of the core's clipped surrogate (ε_low / ε_high), optional k3 KL
     trainer.py     Algorithm 1: sampler + weighter from openrlhf_mt.algo, PPO mini-batches, IWU signals,
                    evaluation, metrics, checkpoints
     logger.py      metrics.jsonl, TensorBoard, wandb

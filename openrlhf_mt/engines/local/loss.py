@@ -1,9 +1,8 @@
-"""The GRPO/DAPO policy loss: clipped surrogate, token-mean aggregation, optional k3 KL to a reference.
+"""The GRPO/DAPO policy loss: the core's clipped surrogate, token-mean aggregation, optional k3 KL.
 
-Per token t of response i, with ratio r = exp(log π_θ − log π_old):
+With objective_it the per-token clipped surrogate of `openrlhf_mt.algo.loss`:
 
-    objective_it = min(r · A_i, clip(r, 1 − ε_low, 1 + ε_high) · A_i)          (PPO, DAPO clip-higher)
-    loss         = − Σ_it objective_it · m_it / Σ_it m_it  +  τ · token-mean(k3 KL)
+    loss = − Σ_it objective_it · m_it / Σ_it m_it  +  τ · token-mean(k3 KL)
 
 Token-mean (DAPO) weights every response token equally across the mini-batch, so long responses are not
 down-weighted as they are under a per-sequence mean. The per-sample objective (token-mean within one
@@ -16,32 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
-
-def clipped_objective(
-    logprobs: torch.Tensor,
-    old_logprobs: torch.Tensor,
-    advantages: torch.Tensor,
-    clip_low: float,
-    clip_high: float,
-) -> torch.Tensor:
-    """Per-token clipped surrogate objective (to maximise); `advantages` is (B,) or (B, T)."""
-    if advantages.dim() == 1:
-        advantages = advantages.unsqueeze(-1)
-    ratio = torch.exp(logprobs - old_logprobs)
-    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
-    return torch.minimum(ratio * advantages, clipped * advantages)
+from openrlhf_mt.algo.loss import clipped_objective, per_sample_mean
 
 
 def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     """Per-token k3 estimator of KL(π_θ ‖ π_ref): exp(Δ) − Δ − 1 with Δ = log π_ref − log π_θ (≥ 0)."""
     delta = ref_logprobs - logprobs
     return torch.exp(delta) - delta - 1.0
-
-
-def per_sample_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of `values` over each row's masked tokens, (B,); a row with no tokens gives 0."""
-    mask = mask.to(values.dtype)
-    return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
 
 
 @dataclass

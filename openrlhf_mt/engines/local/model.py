@@ -2,9 +2,9 @@
 
 `builtin:tiny` is a 2M-parameter Qwen2 (hidden 128, 8 layers, 4 heads, MLP 512, tied embeddings) with a
 character tokenizer: a `tokenizers` BPE model whose vocabulary is 4 special tokens, printable ASCII and
-"\\n", with no merges, so every character is one token. Both are written in HF format
-(`save_pretrained`), and from then on loaded like any other model (`AutoModelForCausalLM`,
-`AutoTokenizer`). `engines/local/warmup.py` trains it briefly before RL.
+"\\n" (space and newline in byte-level form), with no merges, so every character is one token. Both
+are written in HF format (`save_pretrained`), and from then on loaded like any other model
+(`AutoModelForCausalLM`, `AutoTokenizer`). `engines/local/warmup.py` trains it briefly before RL.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tokenizers import Tokenizer, decoders, models
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -29,6 +30,7 @@ from transformers import (
 
 BUILTIN_TINY = "builtin:tiny"
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
+BYTE_LEVEL_SPACE, BYTE_LEVEL_NEWLINE = "\u0120", "\u010a"  # "Ġ", "Ċ": GPT-2 byte-level forms of " " and "\n"
 TINY_SHAPE = {
     "hidden_size": 128,
     "num_hidden_layers": 8,
@@ -47,32 +49,42 @@ class Policy:
 
 
 def character_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per character: 4 specials, printable ASCII (32..126) and newline."""
-    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    """One token per character: 4 specials, printable ASCII (32..126) and newline, in byte-level form.
+
+    transformers 5 loads any tokenizer saved beside a Qwen2 config as Qwen2Tokenizer, which puts a
+    byte-level pre-tokenizer in front of the vocabulary: a plain " " entry would never be matched and
+    spaces would vanish ("add 36+47=" becoming "add36+47="). Space and newline are therefore stored as
+    GPT-2's byte-level "Ġ" and "Ċ", so the text survives whichever class loads it.
+    """
+    chars = [chr(c) for c in range(33, 127)] + [BYTE_LEVEL_SPACE, BYTE_LEVEL_NEWLINE]
     vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *chars])}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    backend.decoder = decoders.Fuse()
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
     pad, bos, eos, unk = SPECIAL_TOKENS
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token=pad, bos_token=bos, eos_token=eos, unk_token=unk
     )
 
 
-def build_tiny(directory: str | Path, seed: int = 0) -> Path:
-    """Write a randomly initialised builtin:tiny model and its tokenizer to `directory` (HF format)."""
-    tokenizer = character_tokenizer()
+def tiny_qwen2(tokenizer: PreTrainedTokenizerFast, seed: int = 0, **shape: Any) -> Qwen2ForCausalLM:
+    """A randomly initialised Qwen2 over `tokenizer`'s vocabulary: builtin:tiny's shape, or `shape`'s."""
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        **TINY_SHAPE,
+        **{"tie_word_embeddings": True, **TINY_SHAPE, **shape},
     )
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
+    return Qwen2ForCausalLM(config)
+
+
+def build_tiny(directory: str | Path, seed: int = 0) -> Path:
+    """Write a randomly initialised builtin:tiny model and its tokenizer to `directory` (HF format)."""
+    tokenizer = character_tokenizer()
     directory = Path(directory)
-    model.save_pretrained(directory)
+    tiny_qwen2(tokenizer, seed).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 

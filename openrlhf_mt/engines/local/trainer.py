@@ -48,8 +48,8 @@ from openrlhf_mt.engines.local.logger import MetricsLogger
 from openrlhf_mt.engines.local.loss import LossOutput, policy_loss
 from openrlhf_mt.engines.local.model import BUILTIN_TINY, load_policy, resolve_device
 from openrlhf_mt.engines.local.rollout import TokenBatch, pack, response_logprobs, sample
-from openrlhf_mt.engines.local.streams import PromptStream, split_rows
 from openrlhf_mt.tasks import get_task
+from openrlhf_mt.tasks.streams import PromptStream, split_rows
 
 # weighters whose score reads I_k: only they pay for the no-grad recompute after each mini-batch step
 IMPROVEMENT_WEIGHTERS = ("iwu",)

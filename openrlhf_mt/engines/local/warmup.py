@@ -25,23 +25,22 @@ from tqdm.auto import tqdm
 from openrlhf_mt.config import RunConfig
 from openrlhf_mt.engines.local.model import TINY_SHAPE, build_tiny, character_tokenizer, load_policy
 from openrlhf_mt.engines.local.rollout import pack, sample
-from openrlhf_mt.engines.local.streams import split_rows
 from openrlhf_mt.tasks import get_task
 from openrlhf_mt.tasks.base import Task
-from openrlhf_mt.tasks.countdown_solver import solve_countdown
+from openrlhf_mt.tasks.streams import split_rows
 
-WARMUP_VERSION = 1  # bump when the warm-up procedure changes, so stale caches are not reused
+WARMUP_VERSION = 2  # bump when the warm-up procedure changes, so stale caches are not reused
+# 2: byte-level character tokenizer (version 1 caches hold one that drops spaces when reloaded)
 
 
-def reference_answer(task: Task, label: str) -> str:
-    """The response a perfect tiny model would give: the target, or a solution for countdown labels."""
-    truth = task.truth(label)
-    if "numbers" in truth:
-        solution = solve_countdown(list(truth["numbers"]), int(truth["target"]))
-        if solution is None:
-            raise ValueError(f"task {task.name}: no solution for {truth}")
-        return solution
-    return str(truth["target"])
+def reference_response(task: Task, label: str) -> str:
+    """The task library's reference response; warm-up data needs one for every row."""
+    response = task.reference_response(label)
+    if response is None:
+        raise ValueError(
+            f"task {task.name}: has no reference response, so builtin:tiny cannot be warmed up on it"
+        )
+    return response
 
 
 def cache_key(cfg: RunConfig) -> str:
@@ -86,7 +85,7 @@ def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
     for task in tasks:
         train_rows, eval_rows = split_rows(task, cfg.data.train_size, cfg.data.eval_size, cfg.seed)
         prompts = [tokenizer(row["prompt"])["input_ids"] for row in train_rows]
-        answers = [tokenizer(reference_answer(task, row["label"]))["input_ids"] for row in train_rows]
+        answers = [tokenizer(reference_response(task, row["label"]))["input_ids"] for row in train_rows]
         examples.append([(p, [*a, tokenizer.eos_token_id]) for p, a in zip(prompts, answers, strict=True)])
         held_out[task.name] = eval_rows
 

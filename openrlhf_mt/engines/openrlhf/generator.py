@@ -33,10 +33,10 @@ from openrlhf_mt.algo.sampler import RatioPreservingSampler
 from openrlhf_mt.algo.signals import batch_accuracy
 from openrlhf_mt.algo.types import Group
 from openrlhf_mt.config import AlgoConfig
-from openrlhf_mt.engines.local.streams import PromptStream
 from openrlhf_mt.engines.openrlhf.plan import DryRunFinished, describe_plan
 from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor
 from openrlhf_mt.tasks.base import decode_label
+from openrlhf_mt.tasks.streams import PromptStream
 
 logger = init_logger(__name__)
 

@@ -26,8 +26,8 @@ from typing import Any
 import ray
 import torch
 
+from openrlhf_mt.algo.loss import clipped_objective, per_sample_mean
 from openrlhf_mt.algo.signals import per_task_improvement, per_task_mean_abs_advantage
-from openrlhf_mt.engines.local.loss import clipped_objective, per_sample_mean
 from openrlhf_mt.tasks.base import decode_label
 
 

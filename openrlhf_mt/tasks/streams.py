@@ -1,5 +1,7 @@
 """Per-task prompts: the train / held-out eval split, and training streams in a seeded, reshuffled order.
 
+Both engines draw their prompts through these (the local trainer, and the OpenRLHF engine's generator).
+
 The order of pass e is a permutation seeded by (seed, task index, e), so a stream's whole state is two
 integers and a resumed run draws exactly the prompts the uninterrupted run would have.
 """
