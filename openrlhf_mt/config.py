@@ -197,6 +197,11 @@ class EvalConfig:
     every: int = _opt(10, "evaluate every this many steps (and at steps 0 and last; 0: never)", min=0)
     samples: int = _opt(4, "k of mean@k: samples per held-out prompt", min=1)
     temperature: float = _opt(1.0, "eval sampling temperature (0: greedy)", min=0.0)
+    paper_test: str | None = _opt(
+        None,
+        "the paper's test parquet file or directory: paper tasks are evaluated on all of their test rows "
+        "(200 per task, as in the paper) instead of data.eval_size generated ones; null: generated only",
+    )
 
 
 @dataclass
@@ -271,6 +276,11 @@ def load_config(
     cfg = from_dict(RunConfig, raw, where)
     preset = apply_method(name)
     cfg.algo = from_dict(AlgoConfig, {**dataclasses.asdict(preset), **algo_raw}, f"{where}: algo")
+    if cfg.eval.paper_test is not None and not Path(cfg.eval.paper_test).expanduser().exists():
+        raise ConfigError(
+            f"{where}: eval.paper_test: {cfg.eval.paper_test}: no such file or directory "
+            "(the paper's test parquet files, e.g. ../shared/data/paper_test; null: generated eval prompts)"
+        )
     return cfg
 
 

@@ -8,11 +8,13 @@ integers and a resumed run draws exactly the prompts the uninterrupted run would
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from openrlhf_mt.tasks.base import Row, Task
+from openrlhf_mt.tasks.base import Row, Task, TaskDataError
 
 # eval prompts come from a seed far from any training seed, then are removed from the training rows
 EVAL_SEED_OFFSET = 1_000_003
@@ -49,9 +51,16 @@ class PromptStream:
         self.order = self._permutation()
 
 
-def split_rows(task: Task, train_size: int, eval_size: int, seed: int) -> tuple[list[Row], list[Row]]:
-    """(train rows, held-out eval rows) of `task`: eval prompts are removed from the training rows."""
-    eval_rows = task.generate(eval_size, seed=EVAL_SEED_OFFSET + seed)
+def split_rows(
+    task: Task, train_size: int, eval_size: int, seed: int, eval_rows: list[Row] | None = None
+) -> tuple[list[Row], list[Row]]:
+    """(train rows, held-out eval rows) of `task`: eval prompts are removed from the training rows.
+
+    `eval_rows` (the paper's test rows of a paper task) replace the `eval_size` generated held-out prompts;
+    `train_size - len(train rows)` training prompts collided with them and were dropped.
+    """
+    if eval_rows is None:
+        eval_rows = task.generate(eval_size, seed=EVAL_SEED_OFFSET + seed)
     held_out = {row["prompt"] for row in eval_rows}
     train_rows = [row for row in task.generate(train_size, seed=seed) if row["prompt"] not in held_out]
     if not train_rows:
@@ -59,3 +68,27 @@ def split_rows(task: Task, train_size: int, eval_size: int, seed: int) -> tuple[
             f"task {task.name}: every training prompt is also an eval prompt; raise data.train_size"
         )
     return train_rows, eval_rows
+
+
+def paper_test_rows(path: str | os.PathLike[str] | None, task_names: list[str]) -> dict[str, list[Row]]:
+    """All of the paper's test rows (200 per task and level) of each of `task_names` that is a paper task.
+
+    Other tasks (tiny-*, rg:*) get no entry. A paper task that the files lack is an error naming it and
+    `path`; nothing is read when `path` is None or no paper task is asked for.
+    """
+    from openrlhf_mt.tasks.paper import PAPER_TASKS
+    from openrlhf_mt.tasks.paper_test import load_paper_test
+
+    wanted = [name for name in task_names if name in PAPER_TASKS]
+    if path is None or not wanted:
+        return {}
+    path = Path(path).expanduser()
+    by_task: dict[str, list[Row]] = {}
+    for row in load_paper_test(path):
+        by_task.setdefault(row["datasource"], []).append(row)
+    missing = [name for name in wanted if name not in by_task]
+    if missing:
+        raise TaskDataError(
+            f"{path}: no test rows for paper task(s) {', '.join(missing)}; the files hold {sorted(by_task)}"
+        )
+    return {name: by_task[name] for name in wanted}

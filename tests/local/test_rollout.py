@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from openrlhf_mt.engines.local.model import build_tiny, character_tokenizer, load_policy
+from openrlhf_mt.engines.local.model import build_tiny, character_tokenizer, load_policy, resolve_device
 from openrlhf_mt.engines.local.rollout import pack, response_logprobs, sample
 
 
@@ -100,3 +100,10 @@ def test_response_logprobs_do_not_depend_on_padding(policy):
             assert torch.allclose(together[i, : len(response)], single[: len(response)], atol=1e-5)
             assert torch.allclose(single[: len(response)].double(), full, atol=1e-5)
     assert batch.response_mask.sum(-1).tolist() == [len(r) for r in responses]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_a_gpu_is_a_config_error_naming_the_key():
+    with pytest.raises(ValueError, match=r"model\.device"):
+        resolve_device("cuda", "auto")
+    assert resolve_device("auto", "auto") == (torch.device("cpu"), torch.float32)

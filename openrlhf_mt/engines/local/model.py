@@ -94,7 +94,7 @@ def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("model.device: cuda was asked for, but torch sees no CUDA device")
+        raise ValueError("model.device: cuda was asked for, but torch sees no CUDA device (use auto or cpu)")
     if dtype == "auto":
         dtype = "bfloat16" if device == "cuda" else "float32"
     return torch.device(device), getattr(torch, dtype)

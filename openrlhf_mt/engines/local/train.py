@@ -54,6 +54,11 @@ def main(argv: list[str], prog: str) -> int:
     except (FileNotFoundError, ValueError) as error:  # bad model path, task name, missing checkpoint
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
+    for task, source in trainer.eval_sources.items():
+        print(
+            f"eval {task}: {source['eval_prompts']} prompts from {source['source']}; "
+            f"{source['train_prompts_removed_as_eval']} training prompts removed as eval prompts"
+        )
     rows = trainer.train()
     evals = [row for row in rows if "eval/worst_accuracy" in row]
     if evals:

@@ -9,7 +9,8 @@ One step:
   3. Per mini-batch: clipped surrogate (token-mean) -> AdamW step; with IWU the per-sample objective is
      recomputed after the step and I_k = Σ (after − before) per task (algo.signals); the weighter steps
      once per mini-batch or once per step (`algo.update_every`).
-  4. Every `eval.every` steps: mean@k accuracy on held-out prompts per task; metrics; checkpoints.
+  4. Every `eval.every` steps: mean@k accuracy on held-out prompts per task (a paper task's are the
+     paper's test rows when `eval.paper_test` is set, else generated ones); metrics; checkpoints.
 
 Everything algorithmic (weights, batch building and filtering, advantages, J/I/|Â| signals) comes from
 openrlhf_mt.algo; prompts and rewards from openrlhf_mt.tasks. This file only adapts them to torch.
@@ -18,6 +19,7 @@ openrlhf_mt.algo; prompts and rewards from openrlhf_mt.tasks. This file only ada
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 import time
@@ -49,7 +51,7 @@ from openrlhf_mt.engines.local.loss import LossOutput, policy_loss
 from openrlhf_mt.engines.local.model import BUILTIN_TINY, load_policy, resolve_device
 from openrlhf_mt.engines.local.rollout import TokenBatch, pack, response_logprobs, sample
 from openrlhf_mt.tasks import get_task
-from openrlhf_mt.tasks.streams import PromptStream, split_rows
+from openrlhf_mt.tasks.streams import PromptStream, paper_test_rows, split_rows
 
 # weighters whose score reads I_k: only they pay for the no-grad recompute after each mini-batch step
 IMPROVEMENT_WEIGHTERS = ("iwu",)
@@ -94,10 +96,19 @@ class LocalTrainer:
             raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
         self.tasks = {name: get_task(name) for name in self.task_names}
         self.train_rows, self.eval_rows, self.prompt_ids = {}, {}, {}
+        paper_rows = paper_test_rows(cfg.eval.paper_test, self.task_names)
+        self.eval_sources = {}
         for name, task in self.tasks.items():
-            train, held_out = split_rows(task, cfg.data.train_size, cfg.data.eval_size, cfg.seed)
+            train, held_out = split_rows(
+                task, cfg.data.train_size, cfg.data.eval_size, cfg.seed, paper_rows.get(name)
+            )
             self.train_rows[name], self.eval_rows[name] = train, held_out
             self.prompt_ids[name] = self.tokenizer([row["prompt"] for row in train])["input_ids"]
+            self.eval_sources[name] = {
+                "source": cfg.eval.paper_test if name in paper_rows else "generated",
+                "eval_prompts": len(held_out),
+                "train_prompts_removed_as_eval": cfg.data.train_size - len(train),
+            }
         self.streams = {
             name: PromptStream(len(self.train_rows[name]), cfg.seed, i)
             for i, name in enumerate(self.task_names)
@@ -137,6 +148,7 @@ class LocalTrainer:
             self._load(checkpoint)
             resume_step = self.step
         (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        (self.out / "eval_sources.json").write_text(json.dumps(self.eval_sources, indent=2) + "\n")
         self.logger = MetricsLogger(self.out, cfg, resume_step)
 
     def _model_path(self) -> Path:

@@ -27,7 +27,8 @@ from openrlhf_mt.engines.local.model import TINY_SHAPE, build_tiny, character_to
 from openrlhf_mt.engines.local.rollout import pack, sample
 from openrlhf_mt.tasks import get_task
 from openrlhf_mt.tasks.base import Task
-from openrlhf_mt.tasks.streams import split_rows
+from openrlhf_mt.tasks.paper import PAPER_TASKS
+from openrlhf_mt.tasks.streams import paper_test_rows, split_rows
 
 WARMUP_VERSION = 2  # bump when the warm-up procedure changes, so stale caches are not reused
 # 2: byte-level character tokenizer (version 1 caches hold one that drops spaces when reloaded)
@@ -56,6 +57,9 @@ def cache_key(cfg: RunConfig) -> str:
         "lr": cfg.model.warmup_lr,
         "seed": cfg.seed,
     }
+    if cfg.eval.paper_test is not None and any(name in PAPER_TASKS for name in cfg.data.tasks):
+        # its test prompts leave the warm-up data; keyed only then, so other caches keep their keys
+        settings["paper_test"] = cfg.eval.paper_test
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -82,8 +86,11 @@ def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
     model, tokenizer = policy.model, policy.tokenizer
     tasks = [get_task(name) for name in cfg.data.tasks]
     examples, held_out = [], {}
+    paper_rows = paper_test_rows(cfg.eval.paper_test, cfg.data.tasks)  # never warm up on test prompts
     for task in tasks:
-        train_rows, eval_rows = split_rows(task, cfg.data.train_size, cfg.data.eval_size, cfg.seed)
+        train_rows, eval_rows = split_rows(
+            task, cfg.data.train_size, cfg.data.eval_size, cfg.seed, paper_rows.get(task.name)
+        )
         prompts = [tokenizer(row["prompt"])["input_ids"] for row in train_rows]
         answers = [tokenizer(reference_response(task, row["label"]))["input_ids"] for row in train_rows]
         examples.append([(p, [*a, tokenizer.eos_token_id]) for p, a in zip(prompts, answers, strict=True)])
