@@ -26,6 +26,7 @@ from typing import Any
 from openrlhf_mt.tasks.base import Row, TaskDataError, decode_label
 from openrlhf_mt.tasks.reasoning_gym_utils import reasoning_gym_version
 from openrlhf_mt.tasks.registry import get_task
+from openrlhf_mt.tasks.streams import paper_test_rows
 
 COLUMNS = ("prompt", "label", "datasource")
 CHUNK_SIZE = 100
@@ -205,19 +206,17 @@ def _train_rows(
 
 
 def _paper_test_rows(config: BuildConfig) -> dict[str, list[Row]]:
-    from openrlhf_mt.tasks.paper_test import load_paper_test
-
-    by_task: dict[str, list[Row]] = {}
-    for row in load_paper_test(config.paper_test):
-        by_task.setdefault(row["datasource"], []).append(row)
+    """Each task's first --test-size rows of the paper's test files."""
+    by_task = paper_test_rows(config.paper_test, config.tasks)
     for name in config.tasks:
         available = len(by_task.get(name, []))
         if available < config.test_size:
+            not_paper = "" if name in by_task else " (--paper-test covers only the paper's tasks)"
             raise TaskDataError(
-                f"{config.paper_test}: has {available} test rows for task {name!r}, --test-size asks for "
-                f"{config.test_size}; it has {sorted(by_task)}"
+                f"{config.paper_test}: has {available} test rows for task {name!r}{not_paper}, "
+                f"--test-size asks for {config.test_size}"
             )
-    return {name: by_task[name][: config.test_size] for name in config.tasks}
+    return {name: by_task.get(name, [])[: config.test_size] for name in config.tasks}
 
 
 def _write(

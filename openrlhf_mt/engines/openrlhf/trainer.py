@@ -152,7 +152,9 @@ class MultiTaskPolicyActor(PolicyModelActor.__ray_actor_class__):
     ) -> None:
         super().init_model_from_pretrained(strategy, pretrain, max_steps, vllm_engines)
         algo = strategy.args.mt.algo
-        if algo.signal_source == "batch" and algo.weighter in ("iwu", "sec"):
+        # the recorder marks each optimizer step (observe_training), which every learning weighter needs:
+        # without it strict/reg would never move with update_every=minibatch
+        if algo.signal_source == "batch" and algo.weighter in ("iwu", "strict", "reg", "sec"):
             weights_actor = ray.get_actor(ACTOR_NAME)
             tasks = ray.get(weights_actor.get_tasks.remote())
             ImprovementRecorder(
