@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("ray")
 
 from openrlhf_mt.algo.weights import make_weighter
-from openrlhf_mt.config import apply_method
-from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor
+from openrlhf_mt.config import METHOD_PRESETS, apply_method
+from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor, needs_training_signals
 
 TASKS = ["add", "countdown", "arc"]
 
@@ -98,3 +98,18 @@ def test_state_for_other_tasks_is_refused() -> None:
 def test_pop_without_a_recorded_batch_says_so() -> None:
     with pytest.raises(RuntimeError, match="no batch was recorded"):
         TaskWeightActor(TASKS, apply_method("grpo")).pop_batch()
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_PRESETS))
+def test_every_learning_weighter_gets_the_training_signals_and_moves(method: str) -> None:
+    """The policy actor reports each optimizer step exactly when the weights learn from it (a reg run once
+    stayed uniform because only iwu and sec runs reported)."""
+    algo = apply_method(method)
+    actor = TaskWeightActor(TASKS, algo)
+    before = actor.weights()
+    signal = dict(zip(TASKS, (0.1, 0.5, 0.9), strict=True))  # different per task, so every weighter can move
+    actor.record_batch({"mt/rounds": 1.0}, {"batches": 0}, [signal])
+    actor.observe_training(signal, signal)
+    actor.end_step()
+    moved = any(abs(actor.weights()[t] - before[t]) > 1e-9 for t in TASKS)
+    assert needs_training_signals(algo) == moved == (algo.weighter not in ("uniform", "static"))

@@ -29,7 +29,7 @@ from openrlhf.trainer.ppo_trainer import PPOTrainer
 from openrlhf.trainer.ray.ppo_actor import PolicyModelActor
 from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator, scheduler_steps
 from openrlhf_mt.engines.openrlhf.improvement import ImprovementRecorder
-from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME
+from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME, needs_training_signals
 
 CHECKPOINT_KEY = "openrlhf_mt"
 EVAL_SUFFIXES = ("-test", "_test", "-eval", "_eval")
@@ -152,9 +152,7 @@ class MultiTaskPolicyActor(PolicyModelActor.__ray_actor_class__):
     ) -> None:
         super().init_model_from_pretrained(strategy, pretrain, max_steps, vllm_engines)
         algo = strategy.args.mt.algo
-        # the recorder marks each optimizer step (observe_training), which every learning weighter needs:
-        # without it strict/reg would never move with update_every=minibatch
-        if algo.signal_source == "batch" and algo.weighter in ("iwu", "strict", "reg", "sec"):
+        if needs_training_signals(algo):
             weights_actor = ray.get_actor(ACTOR_NAME)
             tasks = ray.get(weights_actor.get_tasks.remote())
             ImprovementRecorder(

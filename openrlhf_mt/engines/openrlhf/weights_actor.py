@@ -32,6 +32,12 @@ from openrlhf_mt.algo.weights import make_weighter
 from openrlhf_mt.config import AlgoConfig
 
 ACTOR_NAME = "openrlhf_mt_task_weights"
+FIXED_WEIGHTERS = ("uniform", "static")
+
+
+def needs_training_signals(algo: AlgoConfig) -> bool:
+    """Whether the policy actor must report every optimizer step: each learning weighter on batch signals."""
+    return algo.signal_source == "batch" and algo.weighter not in FIXED_WEIGHTERS
 
 
 class TaskWeightActor:
