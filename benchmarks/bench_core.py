@@ -13,13 +13,15 @@ Reported beside the core, not in it:
     generate   the synthetic engine: draws each group's rewards and builds its Group (the constructor
                converts and validates the rewards): an engine's work, done while it generates
     hand-off   what an engine has after its PPO step and passes in: per-sample task names, the batch's
-               rewards as a (B, N) array, the objectives before/after each mini-batch
+               rewards as a (B, N) array, the objectives before/after each mini-batch; and freeing the
+               step's batch of groups once trained on (else the next build_batch call would pay for it)
     sec        SEC's signal, per_task_mean_abs_advantage over the batch: SEC runs only, not MT-GRPO's loop
 Times are this process's CPU time (process_time; the steady measure on a shared machine) and wall time
 (perf_counter), per step; the table gives median, mean and min over steps, and the core per number of
 generation rounds (a second round doubles the groups to read).
 
-Run: .venv/bin/python benchmarks/bench_core.py [--steps 1000]. Writes benchmarks/results/core.{json,md}.
+Run: .venv/bin/python benchmarks/bench_core.py [--steps 1000] [--repeats 3].
+Writes benchmarks/results/core.{json,md}.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], n
         assert len(diagnostics) == 6 * NUM_TASKS  # score, gradient and IWU's four fields, per task
         with watch.part("sec"):
             per_task_mean_abs_advantage(task_of_sample, advantages.ravel())
+        with watch.part("hand-off"):  # the engine lets go of the step's groups once it has trained on them
+            del batch
 
         if step >= warmup:
             rounds.append(info.rounds)
@@ -126,10 +130,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of --steps steps, pooled in the table")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    per_step, rounds = run(args.steps, args.warmup)
+    runs = [run(args.steps, args.warmup) for _ in range(args.repeats)]  # the same workload: spread = machine
     load_after = os.getloadavg()[0]
+    per_step = {key: np.concatenate([r[0][key] for r in runs]) for key in runs[0][0]}
+    rounds = np.concatenate([r[1] for r in runs])
+    core_median_per_run = [float(1e6 * np.median(r[0]["core", "cpu"])) for r in runs]
 
     rows = []
     for part in PARTS:
@@ -145,7 +153,9 @@ def main() -> None:
     }
     lines = [
         f"MT-GRPO core cost per step: K={NUM_TASKS}, B={BATCH_SIZE}, N={ROLLOUTS}, M_os=3, N_rs=2, lenient",
-        f"filter, IWU (Adam) x {MINI_BATCHES} mini-batches; {args.steps} steps after {args.warmup} warm-up",
+        f"filter, IWU (Adam) x {MINI_BATCHES} mini-batches; {args.repeats} runs of {args.steps} steps after "
+        f"{args.warmup} warm-up, pooled; core CPU median per run: "
+        + ", ".join(f"{us:.0f} µs" for us in core_median_per_run),
         f"machine: {MACHINE}; 1-minute load average {load_before:.1f} before, {load_after:.1f} after",
         f"mean generation rounds per step: {rounds.mean():.2f}; core CPU median by rounds: "
         + ", ".join(
@@ -192,8 +202,10 @@ def main() -> None:
             "weight_updates_per_step": MINI_BATCHES,
             "steps": args.steps,
             "warmup": args.warmup,
+            "repeats": args.repeats,
         },
         "core": list(CORE_PARTS),
+        "core_cpu_median_per_run_us": core_median_per_run,
         "mean_rounds": float(rounds.mean()),
         "core_cpu_by_rounds": core_by_rounds,
         "per_step_us": rows,

@@ -30,11 +30,10 @@ def group_advantages(rewards: Array, normalize: bool = True, eps: float = 1e-6) 
         raise ValueError(
             f"group_advantages: need rewards of shape (N,) or (G, N) with N >= 1, got {rewards.shape}"
         )
-    centered = rewards - rewards.mean(-1, keepdims=True)
-    if not normalize or rewards.shape[-1] == 1:
+    num_rollouts = rewards.shape[-1]
+    centered = rewards - rewards.sum(-1)[..., None] / num_rollouts
+    if not normalize or num_rollouts == 1:
         return centered
-    if isinstance(rewards, torch.Tensor):
-        std = rewards.std(-1, keepdim=True, unbiased=True)
-    else:
-        std = rewards.std(-1, keepdims=True, ddof=1)
+    # unbiased std written out: the same expression for numpy and torch, and faster than numpy's std
+    std = ((centered * centered).sum(-1)[..., None] / (num_rollouts - 1)) ** 0.5
     return centered / (std + eps)

@@ -15,6 +15,7 @@ A group whose rollouts all get the same advantage contributes no policy gradient
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -40,15 +41,40 @@ class RewardSummary:
     no_spread: np.ndarray
 
 
+def flat_rewards(reward_lists: Sequence[Sequence[float]], total: int) -> np.ndarray:
+    """All groups' rewards, concatenated, as float64 (read-only).
+
+    struct.pack converts a run of Python floats about 1.7x faster than np.fromiter: this read is the largest
+    single cost of a sampler round (benchmarks/bench_core.py)."""
+    try:
+        packed = struct.pack(f"{total}d", *chain.from_iterable(reward_lists))
+    except struct.error:
+        for group, rewards in enumerate(reward_lists):
+            for reward in rewards:
+                try:
+                    struct.pack("d", reward)
+                except struct.error:
+                    raise ValueError(f"group {group}: rewards must be real numbers, got {reward!r}") from None
+        raise
+    return np.frombuffer(packed, dtype=np.float64)
+
+
 def summarize_rewards(reward_lists: Sequence[Sequence[float]], correct: float = 1.0) -> RewardSummary:
     """Count each group's rollouts and correct rollouts, and test its spread, in one numpy pass."""
     sizes = np.fromiter(map(len, reward_lists), dtype=np.int64, count=len(reward_lists))
     if len(sizes) == 0:
         return RewardSummary(sizes, sizes.copy(), np.zeros(0, dtype=bool))
-    if sizes.min() == 0:
+    smallest, largest = sizes.min(), sizes.max()
+    if smallest == 0:
         raise ValueError(f"group {int(np.argmin(sizes))} has no rewards; a group needs at least one rollout")
-    rewards = np.fromiter(chain.from_iterable(reward_lists), dtype=np.float64, count=int(sizes.sum()))
-    starts = np.concatenate(([0], np.cumsum(sizes[:-1])))
+    rewards = flat_rewards(reward_lists, int(sizes.sum()))
+    if smallest == largest:  # the usual case, N rollouts each: row sums as a BLAS product, ~5x faster
+        matrix = rewards.reshape(len(sizes), -1)
+        ones = np.ones(matrix.shape[1])
+        num_correct = ((matrix >= correct) @ ones).astype(np.int64)
+        no_spread = (matrix != matrix[:, :1]) @ ones == 0
+        return RewardSummary(sizes, num_correct, no_spread)
+    starts = np.cumsum(sizes) - sizes
     num_correct = np.add.reduceat(rewards >= correct, starts, dtype=np.int64)
     no_spread = np.minimum.reduceat(rewards, starts) == np.maximum.reduceat(rewards, starts)
     return RewardSummary(sizes, num_correct, no_spread)

@@ -281,7 +281,7 @@ class RatioPreservingSampler:
 
     def check_weights(self, weights: Mapping[str, float]) -> np.ndarray:
         """The weights as a distribution in `tasks` order; a clear error if they are not one."""
-        if set(weights) != set(self.tasks):
+        if weights.keys() != self.index.keys():
             raise ValueError(
                 f"weights must have exactly the sampler's tasks {list(self.tasks)}; "
                 f"missing {[t for t in self.tasks if t not in weights]}, "
@@ -349,23 +349,26 @@ class RatioPreservingSampler:
     ) -> np.ndarray:
         """Algorithm 2, line 6: indices of at most B pool groups; quotas first (RPS), else task-blind (DAPO).
 
-        Accepted groups left out go to the replay buffer (when it is on)."""
+        Accepted groups left out go to the replay buffer (when it is on). The order of the indices is not
+        meaningful: build_batch shuffles them."""
         if len(pool_task) <= self.batch_size:
             return np.arange(len(pool_task))
         if not self.preserve_ratio:
-            return np.sort(self.rng.choice(len(pool_task), size=self.batch_size, replace=False))
-        # each task's groups in random order: sort by task, ties broken by a random key
-        by_task = np.lexsort((self.rng.random(len(pool_task)), pool_task))
+            return self.rng.permutation(len(pool_task))[: self.batch_size]
+        # a random order of the pool, then each task's first n_k groups in it are its quota: a uniformly
+        # random n_k of its groups; the fill is the first (B - kept) of the rest in the same random order
+        order = self.rng.permutation(len(pool_task))
+        by_task = order[np.argsort(pool_task[order], kind="stable")]
         task_sorted = pool_task[by_task]
         first_of_task = np.searchsorted(task_sorted, np.arange(len(self.tasks)))
-        rank_in_task = np.arange(len(by_task)) - first_of_task[task_sorted]
-        in_quota = rank_in_task < desired[task_sorted]
-        kept, rest = by_task[in_quota], by_task[~in_quota]
-        fill = self.rng.choice(len(rest), size=self.batch_size - len(kept), replace=False)
+        rank_in_task = np.empty(len(order), dtype=np.int64)
+        rank_in_task[by_task] = np.arange(len(by_task)) - first_of_task[task_sorted]
+        in_quota = rank_in_task[order] < desired[pool_task[order]]
+        kept, rest = order[in_quota], order[~in_quota]
+        fill = self.batch_size - len(kept)
         if self.replay.enabled:
-            left_out = np.delete(rest, fill)
-            self.replay.add((pool.groups[i], int(pool_born[i])) for i in left_out.tolist())
-        return np.concatenate([kept, rest[np.sort(fill)]])
+            self.replay.add((pool.groups[i], int(pool_born[i])) for i in rest[fill:].tolist())
+        return np.concatenate([kept, rest[:fill]])
 
     # -- checkpointing ----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Group:
     """One prompt of task `task` and the rewards of its N rollouts (stored as a tuple of floats)."""
 
@@ -36,7 +36,7 @@ class Group:
         object.__setattr__(self, "rewards", rewards)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskStats:
     """One task's signals for a weight update (MTGRPO_SPEC.md §2).
 

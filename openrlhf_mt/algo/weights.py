@@ -23,7 +23,7 @@ step xi with the gradient of sum_k z_k s_k through the softmax, g_k = z_k (s_k -
 with a low score s_k gain weight. They differ only in the score s_k. The step is torch's SGD or Adam with
 coupled L2 weight decay (grad += weight_decay * xi), re-implemented task by task in Python floats (float64;
 with K a handful of tasks, cheaper than numpy's per-call cost) and tested against torch.optim step for step.
-The state (logits, Adam moments, step counts) is kept as numpy arrays in `tasks` order.
+The state (logits, Adam moments, step counts) is kept as lists of plain floats/ints in `tasks` order.
 
 IWU calls update() once per PPO mini-batch in the released code (4 per training step in the paper's runs)
 or once per training step in the paper's text: that is the engine's `update_every` choice; the weighter
@@ -58,19 +58,18 @@ ADAM_EPS = 1e-8
 STAT_FIELDS = tuple(f.name for f in fields(TaskStats))
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def softmax(logits: Sequence[float], temperature: float = 1.0) -> list[float]:
     """z = softmax(xi / T), shifted by max(xi) first so that huge logits or a small T cannot overflow.
 
     In plain floats: for a handful of tasks the loop costs less than one numpy call."""
-    values = logits.tolist()
-    top = max(values)
-    shifted = [math.exp((x - top) / temperature) for x in values]  # (x - top) / T may be -inf: exp is 0
+    top = max(logits)
+    shifted = [math.exp((x - top) / temperature) for x in logits]  # (x - top) / T may be -inf: exp is 0
     total = sum(shifted)
-    return np.array([x / total for x in shifted])
+    return [x / total for x in shifted]
 
 
 class TaskWeighter:
-    """Base class: holds the task list, validates stats, and stores the weights as float64 numpy."""
+    """Base class: holds the task list and validates stats; subclasses say what the distribution is."""
 
     name: ClassVar[str] = ""
 
@@ -98,12 +97,16 @@ class TaskWeighter:
             for task, value in values.items()
         }
 
-    def probabilities(self) -> np.ndarray:
-        """The weights as a float64 array in `tasks` order."""
+    def distribution(self) -> list[float]:
+        """The weights in `tasks` order, as plain floats (what weights() and probabilities() read)."""
         raise NotImplementedError
 
+    def probabilities(self) -> np.ndarray:
+        """The weights as a float64 array in `tasks` order."""
+        return np.array(self.distribution())
+
     def weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, self.probabilities().tolist(), strict=True))
+        return dict(zip(self.tasks, self.distribution(), strict=True))
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         self.check_stats(stats)
@@ -152,8 +155,8 @@ class UniformWeighter(TaskWeighter):
 
     name = "uniform"
 
-    def probabilities(self) -> np.ndarray:
-        return np.full(len(self.tasks), 1.0 / len(self.tasks))
+    def distribution(self) -> list[float]:
+        return [1.0 / len(self.tasks)] * len(self.tasks)
 
 
 class StaticWeighter(TaskWeighter):
@@ -176,17 +179,17 @@ class StaticWeighter(TaskWeighter):
             raise ValueError(f"static weights must be finite and >= 0; bad for {bad}: {dict(weights)}")
         if raw.sum() <= 0:
             raise ValueError(f"static weights are all zero: {dict(weights)}")
-        self._probabilities = raw / raw.sum()
+        self._distribution = (raw / raw.sum()).tolist()
 
-    def probabilities(self) -> np.ndarray:
-        return self._probabilities.copy()
+    def distribution(self) -> list[float]:
+        return list(self._distribution)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "weights": self._probabilities.tolist()}
+        return {**super().state_dict(), "weights": self.distribution()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        if not np.allclose(state["weights"], self._probabilities, rtol=0, atol=1e-12):
+        if not np.allclose(state["weights"], self._distribution, rtol=0, atol=1e-12):
             raise ValueError(
                 f"static weights differ from the checkpoint's: {state['weights']} vs {self.weights()}"
             )
@@ -207,14 +210,19 @@ class LogitDescentWeighter(TaskWeighter):
             )
         self.lr, self.weight_decay, self.optimizer = float(lr), float(weight_decay), optimizer
         num_tasks = len(self.tasks)
-        self.logits = np.zeros(num_tasks)
-        # Adam moments and per-task step counts (absent tasks do not step; all-present == torch.optim.Adam)
-        self.exp_avg = np.zeros(num_tasks)
-        self.exp_avg_sq = np.zeros(num_tasks)
-        self.steps = np.zeros(num_tasks, dtype=np.int64)
+        # logits, then Adam moments and per-task step counts (absent tasks do not step; all-present is
+        # exactly torch.optim.Adam)
+        self.set_state([0.0] * num_tasks, [0.0] * num_tasks, [0.0] * num_tasks, [0] * num_tasks)
 
-    def probabilities(self) -> np.ndarray:
-        return softmax(self.logits)
+    def set_state(
+        self, logits: list[float], exp_avg: list[float], exp_avg_sq: list[float], steps: list[int]
+    ) -> None:
+        """Replace the optimizer state; z = softmax(xi) is computed here once, not on every read."""
+        self.logits, self.exp_avg, self.exp_avg_sq, self.steps = logits, exp_avg, exp_avg_sq, steps
+        self._distribution = softmax(logits)
+
+    def distribution(self) -> list[float]:
+        return list(self._distribution)
 
     def check_lam(self, lam: float) -> float:
         """The weight lam of J_k in the score (iwu, reg), as a float; a clear error unless finite and >= 0."""
@@ -228,22 +236,22 @@ class LogitDescentWeighter(TaskWeighter):
 
     def softmax_gradient(self, present: list[int], scores: list[float]) -> list[float]:
         """Subroutine 1, line 2: g_k = z_k (s_k - sum_j z_j s_j), over the present tasks (see module doc)."""
-        z = self.probabilities()[present].tolist()
+        distribution = self.distribution()
+        z = [distribution[k] for k in present]
         present_weight = sum(z)
         if present_weight == 0:  # the present tasks' weights underflowed: their gradient is 0 either way
             return [0.0] * len(present)
         baseline = sum(z_k * s_k for z_k, s_k in zip(z, scores, strict=True)) / present_weight
         return [z_k * (s_k - baseline) for z_k, s_k in zip(z, scores, strict=True)]
 
-    def step(self, present: list[int], gradient: list[float]) -> tuple[np.ndarray, ...]:
+    def step(self, present: list[int], gradient: list[float]) -> tuple[list, ...]:
         """Subroutine 1, line 3: xi <- xi - beta*g (SGD) or torch Adam's step; both with coupled L2 decay.
 
         Steps each present task's logit with its gradient (torch.optim's operations, in its order; plain
         floats, as K is small). Returns the new (logits, exp_avg, exp_avg_sq, steps); absent tasks keep all
         four unchanged."""
-        logits, exp_avg, exp_avg_sq, steps = (
-            state.tolist() for state in (self.logits, self.exp_avg, self.exp_avg_sq, self.steps)
-        )
+        logits, exp_avg, exp_avg_sq = list(self.logits), list(self.exp_avg), list(self.exp_avg_sq)
+        steps = list(self.steps)
         beta1, beta2 = ADAM_BETAS
         for k, task_gradient in zip(present, gradient, strict=True):
             grad = task_gradient + self.weight_decay * logits[k]
@@ -257,7 +265,7 @@ class LogitDescentWeighter(TaskWeighter):
             bias_correction2 = 1 - beta2 ** steps[k]
             denom = math.sqrt(exp_avg_sq[k]) / math.sqrt(bias_correction2) + ADAM_EPS
             logits[k] -= (self.lr / bias_correction1) * exp_avg[k] / denom
-        return np.array(logits), np.array(exp_avg), np.array(exp_avg_sq), np.array(steps, dtype=np.int64)
+        return logits, exp_avg, exp_avg_sq, steps
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
         self.check_stats(stats)
@@ -271,11 +279,9 @@ class LogitDescentWeighter(TaskWeighter):
         if not all(map(math.isfinite, gradient)):
             raise ValueError(f"{self.name} weighter: scores {scores} overflow the gradient; rescale them")
         new_state = self.step(present, gradient)
-        if not np.isfinite(new_state[0]).all():
-            raise ValueError(
-                f"{self.name} weighter: the step made the logits non-finite: {new_state[0].tolist()}"
-            )
-        self.logits, self.exp_avg, self.exp_avg_sq, self.steps = new_state
+        if not all(map(math.isfinite, new_state[0])):
+            raise ValueError(f"{self.name} weighter: the step made the logits non-finite: {new_state[0]}")
+        self.set_state(*new_state)
         self.last_update = {
             "score": dict(zip(present_tasks, scores, strict=True)),
             "gradient": dict(zip(present_tasks, gradient, strict=True)),
@@ -285,18 +291,20 @@ class LogitDescentWeighter(TaskWeighter):
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
-            "logits": self.logits.tolist(),
-            "exp_avg": self.exp_avg.tolist(),
-            "exp_avg_sq": self.exp_avg_sq.tolist(),
-            "steps": self.steps.tolist(),
+            "logits": list(self.logits),
+            "exp_avg": list(self.exp_avg),
+            "exp_avg_sq": list(self.exp_avg_sq),
+            "steps": list(self.steps),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.logits = np.array(state["logits"], dtype=np.float64)
-        self.exp_avg = np.array(state["exp_avg"], dtype=np.float64)
-        self.exp_avg_sq = np.array(state["exp_avg_sq"], dtype=np.float64)
-        self.steps = np.array(state["steps"], dtype=np.int64)
+        self.set_state(
+            [float(x) for x in state["logits"]],
+            [float(x) for x in state["exp_avg"]],
+            [float(x) for x in state["exp_avg_sq"]],
+            [int(x) for x in state["steps"]],
+        )
 
 
 class IWUWeighter(LogitDescentWeighter):
@@ -419,9 +427,9 @@ class SECWeighter(TaskWeighter):
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"sec weighter: temperature must be > 0, got {temperature}")
         self.alpha, self.temperature = float(alpha), float(temperature)
-        self.values = np.zeros(len(self.tasks))
+        self.values = [0.0] * len(self.tasks)
 
-    def probabilities(self) -> np.ndarray:
+    def distribution(self) -> list[float]:
         """SEC: p_k proportional to exp(Q_k / T)."""
         return softmax(self.values, self.temperature)
 
@@ -431,15 +439,15 @@ class SECWeighter(TaskWeighter):
         for task, task_stats in stats.items():
             i = self.index[task]
             self.values[i] = (1 - self.alpha) * self.values[i] + self.alpha * task_stats.mean_abs_advantage
-        self.last_update = {"value": {task: float(self.values[self.index[task]]) for task in stats}}
+        self.last_update = {"value": {task: self.values[self.index[task]] for task in stats}}
         return self.weights()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "values": self.values.tolist()}
+        return {**super().state_dict(), "values": list(self.values)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.values = np.array(state["values"], dtype=np.float64)
+        self.values = [float(x) for x in state["values"]]
 
 
 WEIGHTERS: dict[str, type[TaskWeighter]] = {

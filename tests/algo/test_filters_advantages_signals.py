@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openrlhf_mt.algo.advantages import group_advantages
-from openrlhf_mt.algo.filters import is_zero_gradient, zero_gradient_mask
+from openrlhf_mt.algo.filters import is_zero_gradient, summarize_rewards, zero_gradient_mask
 from openrlhf_mt.algo.signals import (
     RewardEMA,
     batch_accuracy,
@@ -48,6 +48,8 @@ def test_bad_filter_input_is_a_clear_error():
         is_zero_gradient([1.0, 0.0], "loose")
     with pytest.raises(ValueError, match="group 1 has no rewards"):
         zero_gradient_mask([[1.0], []], "strict")
+    with pytest.raises(ValueError, match="group 1: rewards must be real numbers, got '1\\.0'"):
+        zero_gradient_mask([[1.0], [0.0, "1.0"]], "strict")
 
 
 @settings(max_examples=100, deadline=None)
@@ -62,6 +64,24 @@ def test_batched_mask_equals_a_per_group_reference(groups, mode):
         return all(r >= 1.0 for r in rewards) or all(r < 1.0 for r in rewards)
 
     assert zero_gradient_mask(groups, mode).tolist() == [reference(g) for g in groups]
+
+
+REWARD_VALUES = st.sampled_from([0.0, -0.0, 1e-300, 0.1, 0.5, 1.0, 2.0, -1e300, 1e300])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 9).flatmap(  # equal sizes (summarize's matrix path), then ragged (its reduceat path)
+        lambda n: st.lists(st.lists(REWARD_VALUES, min_size=n, max_size=n), min_size=1, max_size=20)
+    )
+    | st.lists(st.lists(REWARD_VALUES, min_size=1, max_size=9), min_size=1, max_size=20),
+    st.sampled_from([1.0, 0.1, 1e-300]),
+)
+def test_reward_summary_equals_a_per_group_reference(groups, correct):
+    summary = summarize_rewards(groups, correct)
+    assert summary.sizes.tolist() == [len(g) for g in groups]
+    assert summary.num_correct.tolist() == [sum(r >= correct for r in g) for g in groups]
+    assert summary.no_spread.tolist() == [len(set(g)) == 1 for g in groups]
 
 
 def test_group_advantages_by_hand_numpy_and_torch():
