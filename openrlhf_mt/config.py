@@ -65,9 +65,11 @@ class AlgoConfig:
     sec_alpha: float = _opt(0.5, "SEC bandit: Q_k EMA step α", gt=0.0, max=1.0)
     sec_temperature: float = _opt(0.2, "SEC bandit: softmax temperature T", gt=0.0)
     update_every: str = _choice(
-        "minibatch", ("minibatch", "step"), "one weight update per PPO mini-batch (code) or per step (paper)"
+        "minibatch",
+        ("minibatch", "step"),
+        "one weight update per PPO mini-batch (code) or per step (paper); SEC: per step either way",
     )
-    signal_source: str = _choice("batch", ("batch", "eval"), "J_k from training-batch accuracy or eval")
+    signal_source: str = _choice("batch", ("batch", "eval"), "J_k from training-batch accuracy or last eval")
     j_ema_decay: float = _opt(0.5, "decay of the EMA that turns batch accuracy into J_k", min=0.0, max=1.0)
 
     filter_mode: str = _choice(

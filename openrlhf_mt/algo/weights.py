@@ -72,6 +72,8 @@ class TaskWeighter:
     """Base class: holds the task list and validates stats; subclasses say what the distribution is."""
 
     name: ClassVar[str] = ""
+    reads: ClassVar[tuple[str, ...]] = ()  # the TaskStats fields update() uses; () = the weights never move
+    update_every: ClassVar[str | None] = None  # a fixed schedule ("step"), else the engine's `update_every`
 
     def __init__(self, tasks: Sequence[str]) -> None:
         tasks = tuple(tasks)
@@ -319,6 +321,7 @@ class IWUWeighter(LogitDescentWeighter):
     """
 
     name = "iwu"
+    reads = ("reward", "improvement")
 
     def __init__(
         self,
@@ -379,6 +382,7 @@ class StrictWeighter(LogitDescentWeighter):
     """Strict worst-task baseline (eps = 0): the IWU step with s_k = J_k; collapses, oscillates (Fig. 2)."""
 
     name = "strict"
+    reads = ("reward",)
 
     def __init__(
         self, tasks: Sequence[str], lr: float = 0.025, weight_decay: float = 0.0, optimizer: str = "sgd"
@@ -398,6 +402,7 @@ class RegularizedWeighter(LogitDescentWeighter):
     """
 
     name = "reg"
+    reads = ("reward",)
 
     def __init__(
         self,
@@ -419,6 +424,8 @@ class SECWeighter(TaskWeighter):
     """SEC bandit baseline: Q_k <- (1 - alpha) Q_k + alpha mean|A|_k for present tasks, z = softmax(Q / T)."""
 
     name = "sec"
+    reads = ("mean_abs_advantage",)
+    update_every = "step"  # the bandit steps once per training step (algo/updates.py)
 
     def __init__(self, tasks: Sequence[str], alpha: float = 0.5, temperature: float = 0.2) -> None:
         super().__init__(tasks)

@@ -74,8 +74,8 @@ class Inbox:
     def __init__(self) -> None:
         self.received: list = []
 
-    def observe_training(self, improvement: dict, mean_abs_advantage: dict) -> None:
-        self.received.append((improvement, mean_abs_advantage))
+    def observe_training(self, improvement: dict, abs_advantage_sum: dict, sample_count: dict) -> None:
+        self.received.append((improvement, abs_advantage_sum, sample_count))
 
     def get(self) -> list:
         return self.received
@@ -129,14 +129,13 @@ def test_improvement_per_task_is_the_summed_change_of_the_surrogate_over_each_op
             ):
                 improvement[json.loads(task)["task"]] += value
                 abs_advantage[json.loads(task)["task"]].append(a)
-        expected.append((improvement, {t: np.mean(v) for t, v in abs_advantage.items()}))
+        expected.append((improvement, abs_advantage))
     received = ray.get(inbox.get.remote())
     assert len(received) == 2  # one report per optimizer step (PPO mini-batch), none per micro-batch
-    for (improvement, abs_advantage), (want_improvement, want_abs_advantage) in zip(
-        received, expected, strict=True
-    ):
+    for (improvement, abs_sum, count), (want_improvement, want_abs) in zip(received, expected, strict=True):
         assert improvement == pytest.approx(want_improvement, rel=1e-9, abs=1e-12)
-        assert abs_advantage == pytest.approx(want_abs_advantage, rel=1e-6)  # |A| is averaged in float32
+        assert abs_sum == pytest.approx({t: sum(v) for t, v in want_abs.items()}, rel=1e-6)  # |A| in float32
+        assert count == {t: len(v) for t, v in want_abs.items()}
         assert any(abs(v) > 1e-4 for v in improvement.values())
 
 
@@ -149,6 +148,6 @@ def test_sec_needs_no_extra_forward(local_ray) -> None:
     rng = np.random.default_rng(1)
     for step in range(2):
         trainer.training_step(micro_batch(rng, ["add", "arc"]), 0.0, step)
-    ((improvement, abs_advantage),) = ray.get(inbox.get.remote())
-    assert improvement == {} and set(abs_advantage) == set(TASKS)
+    ((improvement, abs_sum, count),) = ray.get(inbox.get.remote())
+    assert improvement == {} and set(abs_sum) == set(TASKS) and count == {"add": 2, "arc": 2}
     assert len(calls) == 2  # the training forwards only

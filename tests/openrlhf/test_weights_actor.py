@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("ray")
 
+from openrlhf_mt.algo.signals import task_stats
 from openrlhf_mt.algo.weights import make_weighter
 from openrlhf_mt.config import METHOD_PRESETS, apply_method
 from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor, needs_training_signals
@@ -21,8 +22,9 @@ def feed(actor: TaskWeightActor, step: int) -> None:
     rng = np.random.default_rng(step)
     rounds = [{t: float(rng.random()) for t in TASKS} for _ in range(2)]
     actor.record_batch({"mt/rounds": 2.0}, {"batches": step}, rounds)
-    for _ in range(4):  # four PPO mini-batches
-        actor.observe_training({t: float(rng.normal(0, 0.05)) for t in TASKS}, {t: 0.5 for t in TASKS})
+    for _ in range(4):  # four PPO mini-batches of 8 samples per task, mean |A| 0.5
+        improvement = {t: float(rng.normal(0, 0.05)) for t in TASKS}
+        actor.observe_training(improvement, dict.fromkeys(TASKS, 4.0), dict.fromkeys(TASKS, 8))
     actor.end_step()
     actor.pop_batch()
 
@@ -43,7 +45,7 @@ def test_batch_source_matches_the_core_weighter_step_for_step() -> None:
             improvement = {t: float(rng.normal(0, 0.05)) for t in TASKS}
             reference.update({t: TaskStats(reward[t], improvement[t], 0.5) for t in TASKS})
     assert actor.weights() == pytest.approx(reference.weights(), abs=1e-12)
-    assert actor.num_updates == 12  # update_every=minibatch: one per mini-batch
+    assert actor.updates.num_updates == 12  # update_every=minibatch: one per mini-batch
     assert actor.weights() != pytest.approx(dict.fromkeys(TASKS, 1 / 3))
 
 
@@ -51,23 +53,27 @@ def test_update_every_step_sums_the_mini_batches() -> None:
     algo = dataclasses.replace(apply_method("mt-grpo"), update_every="step")
     actor = TaskWeightActor(TASKS, algo)
     feed(actor, 0)
-    assert actor.num_updates == 1
+    assert actor.updates.num_updates == 1
 
 
-def test_eval_source_moves_weights_only_on_eval_towards_the_worst_task() -> None:
-    algo = dataclasses.replace(
-        apply_method("mt-grpo"), signal_source="eval", optimizer="sgd", weight_decay=0.0
-    )
+def test_eval_source_reads_j_from_the_latest_eval_and_i_from_training() -> None:
+    algo = dataclasses.replace(apply_method("mt-grpo"), signal_source="eval")
     actor = TaskWeightActor(TASKS, algo)
-    feed(actor, 0)
-    assert actor.weights() == pytest.approx(dict.fromkeys(TASKS, 1 / 3))  # batch signals are ignored
-    actor.observe_eval({"add": 0.9, "countdown": 0.5, "arc": 0.1})  # first eval: I_k = 0
+    reference = make_weighter("iwu", TASKS, **algo.weighter_kwargs())
+    no_improvement = dict.fromkeys(TASKS, 0.0)
+    actor.observe_training(no_improvement, dict.fromkeys(TASKS, 1.0), dict.fromkeys(TASKS, 2))
+    assert actor.weights() == pytest.approx(dict.fromkeys(TASKS, 1 / 3))  # J = 0 before any eval, I = 0
+    accuracy = {"add": 0.9, "countdown": 0.5, "arc": 0.1}
+    actor.observe_eval(accuracy)
+    for _ in range(3):
+        actor.observe_training(no_improvement, dict.fromkeys(TASKS, 1.0), dict.fromkeys(TASKS, 2))
+    for stats in [task_stats(dict.fromkeys(TASKS, 0.0), no_improvement)] + [
+        task_stats(accuracy, no_improvement)
+    ] * 3:
+        reference.update(stats)
+    assert actor.weights() == pytest.approx(reference.weights(), abs=1e-15)
     weights = actor.weights()
-    assert weights["arc"] > weights["countdown"] > weights["add"]
-    # second eval: I_k is the change since the first one; arc improved most, so it loses ground
-    before = actor.weights()
-    actor.observe_eval({"add": 0.9, "countdown": 0.5, "arc": 0.2})
-    assert actor.weights()["arc"] - before["arc"] < weights["arc"] - 1 / 3
+    assert weights["arc"] > weights["countdown"] > weights["add"]  # the worst task on eval gains
 
 
 def test_state_round_trip_is_exact_and_hands_the_generator_state_over_once() -> None:
@@ -109,7 +115,7 @@ def test_every_learning_weighter_gets_the_training_signals_and_moves(method: str
     before = actor.weights()
     signal = dict(zip(TASKS, (0.1, 0.5, 0.9), strict=True))  # different per task, so every weighter can move
     actor.record_batch({"mt/rounds": 1.0}, {"batches": 0}, [signal])
-    actor.observe_training(signal, signal)
+    actor.observe_training(signal, signal, dict.fromkeys(TASKS, 1))
     actor.end_step()
     moved = any(abs(actor.weights()[t] - before[t]) > 1e-9 for t in TASKS)
     assert needs_training_signals(algo) == moved == (algo.weighter not in ("uniform", "static"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from openrlhf_mt.algo.loss import clipped_objective, per_sample_mean
+from openrlhf_mt.algo.loss import clipped_objective, sample_objective
 
 
 def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
@@ -27,7 +27,7 @@ def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
 @dataclass
 class LossOutput:
     loss: torch.Tensor  # scalar to minimise; already divided by the mini-batch's token count
-    sample_objective: torch.Tensor  # (B,) per-sample token-mean objective, detached
+    sample_objective: torch.Tensor  # (B,) per-sample token-mean objective: algo.loss.sample_objective
     clip_fraction: torch.Tensor  # share of masked tokens where the clip binds (no gradient), detached
     kl: torch.Tensor  # token-mean KL, detached (0 without a reference)
 
@@ -65,7 +65,7 @@ def policy_loss(
     clipped = (ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * adv < ratio * adv).to(mask.dtype)
     return LossOutput(
         loss=loss,
-        sample_objective=per_sample_mean(objective.detach(), mask),
+        sample_objective=sample_objective(logprobs, old_logprobs, advantages, mask, clip_low, clip_high),
         clip_fraction=(clipped * mask).sum() / mask.sum().clamp(min=1.0),
         kl=kl.detach(),
     )

@@ -34,15 +34,16 @@ from tqdm.auto import tqdm
 
 from openrlhf_mt.algo.advantages import group_advantages
 from openrlhf_mt.algo.filters import is_zero_gradient
+from openrlhf_mt.algo.loss import sample_objective
 from openrlhf_mt.algo.sampler import RatioPreservingSampler
 from openrlhf_mt.algo.signals import (
     RewardEMA,
     batch_accuracy,
     per_task_improvement,
-    per_task_mean_abs_advantage,
-    task_stats,
+    per_task_sum_and_count,
 )
 from openrlhf_mt.algo.types import Group
+from openrlhf_mt.algo.updates import WeightUpdates
 from openrlhf_mt.algo.weights import make_weighter
 from openrlhf_mt.config import RunConfig, to_dict
 from openrlhf_mt.engines.local.checkpoint import find_checkpoint, load_state, save_checkpoint
@@ -52,11 +53,6 @@ from openrlhf_mt.engines.local.model import BUILTIN_TINY, load_policy, resolve_d
 from openrlhf_mt.engines.local.rollout import TokenBatch, pack, response_logprobs, sample
 from openrlhf_mt.tasks import get_task
 from openrlhf_mt.tasks.streams import PromptStream, paper_test_rows, split_rows
-
-# weighters whose score reads I_k: only they pay for the no-grad recompute after each mini-batch step
-IMPROVEMENT_WEIGHTERS = ("iwu",)
-# weighters with a logit step that `update_every` schedules; SEC's bandit steps once per training step
-LOGIT_WEIGHTERS = ("iwu", "strict", "reg")
 
 
 @dataclass
@@ -116,6 +112,7 @@ class LocalTrainer:
 
         algo = cfg.algo
         self.weighter = make_weighter(algo.weighter, self.task_names, **algo.weighter_kwargs())
+        self.weight_updates = WeightUpdates(self.weighter, self._reward_signal, algo.update_every)
         self.sampler = RatioPreservingSampler(
             self.task_names, cfg.rollout.prompts_per_step, seed=cfg.seed, **algo.sampler_kwargs()
         )
@@ -223,14 +220,26 @@ class LocalTrainer:
     def _objective(
         self, micro: list[tuple[list[Sample], TokenBatch]], old: list[torch.Tensor]
     ) -> torch.Tensor:
-        """Per-sample clipped-surrogate objective of a mini-batch under the current policy (no grad)."""
+        """I_k's "after": each sample's clipped-surrogate objective under the stepped policy (no grad; eval
+        mode, as the OpenRLHF engine measures it)."""
+        self.model.eval()
         with torch.no_grad():
-            return torch.cat(
-                [
-                    self._loss(samples, batch, o, None).sample_objective
-                    for (samples, batch), o in zip(micro, old, strict=True)
-                ]
-            )
+            after = [
+                sample_objective(
+                    response_logprobs(self.model, batch, self.cfg.rollout.temperature),
+                    o,
+                    self._advantages(samples),
+                    batch.response_mask,
+                    self.cfg.algo.clip_low,
+                    self.cfg.algo.clip_high,
+                )
+                for (samples, batch), o in zip(micro, old, strict=True)
+            ]
+        self.model.train()
+        return torch.cat(after)
+
+    def _advantages(self, samples: list[Sample]) -> torch.Tensor:
+        return torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=self.device)
 
     def _loss(
         self,
@@ -240,12 +249,10 @@ class LocalTrainer:
         tokens: float | None,
         ref: torch.Tensor | None = None,
     ) -> LossOutput:
-        logprobs = response_logprobs(self.model, batch, self.cfg.rollout.temperature)
-        advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=self.device)
         return policy_loss(
-            logprobs,
+            response_logprobs(self.model, batch, self.cfg.rollout.temperature),
             old,
-            advantages,
+            self._advantages(samples),
             batch.response_mask,
             clip_low=self.cfg.algo.clip_low,
             clip_high=self.cfg.algo.clip_high,
@@ -256,7 +263,7 @@ class LocalTrainer:
 
     def update_policy(self, groups: list[Group]) -> dict[str, float]:
         """PPO mini-batch updates on the batch; IWU signals per mini-batch. Returns train metrics."""
-        cfg, algo = self.cfg, self.cfg.algo
+        cfg = self.cfg
         samples = []
         for group in groups:
             advantages = group_advantages(np.asarray(group.rewards, dtype=np.float64))
@@ -283,20 +290,20 @@ class LocalTrainer:
                 ]
                 for mb in mini_batches
             ]
-        wants_improvement = algo.weighter in IMPROVEMENT_WEIGHTERS
-        per_minibatch = algo.weighter in LOGIT_WEIGHTERS and algo.update_every == "minibatch"
+        updates = self.weight_updates
         step_improvement: dict[str, float] = {}
         sums = {"loss/policy": 0.0, "loss/clip_fraction": 0.0, "loss/kl": 0.0, "loss/grad_norm": 0.0}
         self.model.train()
         for micro, old_mb, ref_mb in zip(mini_batches, old, ref, strict=True):
-            tokens = float(sum(b.response_mask.sum().item() for _, b in micro))
+            token_counts = [batch.response_mask.sum().item() for _, batch in micro]
+            tokens = float(sum(token_counts))
             before = []
             self.optimizer.zero_grad(set_to_none=True)
-            for (part, batch), o, r in zip(micro, old_mb, ref_mb, strict=True):
+            for (part, batch), o, r, count in zip(micro, old_mb, ref_mb, token_counts, strict=True):
                 out = self._loss(part, batch, o, tokens, r)
                 out.loss.backward()
                 before.append(out.sample_objective)
-                share = batch.response_mask.sum().item() / tokens
+                share = count / tokens
                 sums["loss/policy"] += out.loss.item()
                 sums["loss/clip_fraction"] += out.clip_fraction.item() * share
                 sums["loss/kl"] += out.kl.item()
@@ -304,19 +311,23 @@ class LocalTrainer:
             sums["loss/grad_norm"] += float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
             self.optimizer.step()
             self.schedule.step()
-            if not wants_improvement and not per_minibatch:
+            if not updates.learns:
                 continue
             task_of_sample = [s.task for part, _ in micro for s in part]
             improvement = {}
-            if wants_improvement:
+            if updates.needs_improvement:
                 after = self._objective(micro, old_mb)
                 improvement = per_task_improvement(task_of_sample, torch.cat(before), after)
                 for task, value in improvement.items():
                     step_improvement[task] = step_improvement.get(task, 0.0) + value
-            if per_minibatch:
-                self.weighter.update(task_stats(self._reward_signal(), improvement))
-        if algo.weighter in LOGIT_WEIGHTERS and not per_minibatch:
-            self.weighter.update(task_stats(self._reward_signal(), step_improvement))
+            magnitudes = [abs(s.advantage) for part, _ in micro for s in part]
+            abs_advantage = per_task_sum_and_count(task_of_sample, magnitudes)
+            updates.observe_minibatch(
+                improvement,
+                {task: total for task, (total, _) in abs_advantage.items()},
+                {task: count for task, (_, count) in abs_advantage.items()},
+            )
+        updates.end_step()
         metrics = {key: value / len(mini_batches) for key, value in sums.items()}
         metrics["train/lr"] = self.schedule.get_last_lr()[0]
         metrics["train/response_tokens"] = float(np.mean([len(s.response) for s in samples]))
@@ -344,13 +355,6 @@ class LocalTrainer:
         batch_seconds = time.perf_counter() - start
 
         train_start = time.perf_counter()
-        if self.cfg.algo.weighter == "sec":  # SEC's bandit reads mean |Â| over the step's generated groups
-            advantages = [group_advantages(np.asarray(g.rewards, dtype=np.float64)) for g in self.step_groups]
-            tasks = [g.task for g, a in zip(self.step_groups, advantages, strict=True) for _ in a]
-            signal = per_task_mean_abs_advantage(tasks, np.concatenate(advantages))
-            self.weighter.update(
-                task_stats({t: self.reward_ema.values()[t] for t in signal}, mean_abs_advantage=signal)
-            )
         metrics = self.update_policy(groups)
         train_seconds = time.perf_counter() - train_start
 

@@ -11,12 +11,13 @@ gradients DeepSpeed accumulates into one step):
 
 The per-sample objective is the token-mean of min(r·A, clip(r, 1-ε_low, 1+ε_high)·A) over the
 response, with upstream's own ε_low/ε_high (`--actor.eps_clip_low_high`) and its old log-probs.
-Per-task sums are all-reduced over the data-parallel ranks, then rank 0 sends them, with each task's
-mean |A| (SEC's signal), to the TaskWeightActor. It is computed in float64 (I_k sums differences of
-nearly equal numbers). Differences from the loss upstream optimises: its KL and entropy terms are not
-part of the objective (the paper's KL weight is 0), nor is `--actor.dual_clip` or its clamp of the
-log-ratio to ±20; with `--train.dynamic_batch_enable` the windows are upstream's dynamic ones. The
-released code measures the same quantity per mini-batch; this is not an approximation of it.
+Per-task sums are all-reduced over the data-parallel ranks, then rank 0 sends them, with each task's mean
+|A| (SEC's signal), to the TaskWeightActor. The objective is the core's `algo.loss.sample_objective`
+(float64: I_k sums differences of nearly equal numbers), as in the local engine. Differences from the loss
+upstream optimises: its KL and entropy terms are not part of the objective (the paper's KL weight is 0), nor
+is `--actor.dual_clip` or its clamp of the log-ratio to ±20; with `--train.dynamic_batch_enable` the windows
+are upstream's dynamic ones. The released code measures the same quantity per mini-batch; this is not an
+approximation of it.
 """
 
 from __future__ import annotations
@@ -26,25 +27,9 @@ from typing import Any
 import ray
 import torch
 
-from openrlhf_mt.algo.loss import clipped_objective, per_sample_mean
-from openrlhf_mt.algo.signals import per_task_improvement, per_task_mean_abs_advantage
+from openrlhf_mt.algo.loss import per_sample_mean, sample_objective
+from openrlhf_mt.algo.signals import per_task_improvement, per_task_sum_and_count
 from openrlhf_mt.tasks.base import decode_label
-
-
-def sample_objective(
-    log_probs: torch.Tensor,
-    old_log_probs: torch.Tensor,
-    advantages: torch.Tensor,
-    action_mask: torch.Tensor,
-    clip_low: float,
-    clip_high: float,
-) -> torch.Tensor:
-    """Per-sample (B,) token-mean clipped surrogate objective, in float64: I_k sums small differences."""
-    log_probs, old_log_probs, advantages = (
-        t.detach().double() for t in (log_probs, old_log_probs, advantages)
-    )
-    per_token = clipped_objective(log_probs, old_log_probs, advantages, clip_low, clip_high)
-    return per_sample_mean(per_token, action_mask).cpu()
 
 
 class ImprovementRecorder:
@@ -89,19 +74,19 @@ class ImprovementRecorder:
 
     @torch.no_grad()
     def report_window(self) -> None:
-        tasks, before, after, abs_advantage = [], [], [], []
+        tasks, before, after, magnitudes = [], [], [], []
         for experience, objective_before in self.window:
             if self.measure_improvement:
                 before.append(objective_before)
                 after.append(self.objective_after(experience))
-            abs_advantage.append(per_sample_mean(experience.advantages.abs().float(), experience.action_mask))
+            magnitudes.append(per_sample_mean(experience.advantages.abs().float(), experience.action_mask))
             tasks += [decode_label(label, where="experience label")["task"] for label in experience.labels]
         self.window = []
         improvement = per_task_improvement(tasks, torch.cat(before), torch.cat(after)) if before else {}
-        mean_abs_advantage = per_task_mean_abs_advantage(tasks, torch.cat(abs_advantage))
-        improvement, mean_abs_advantage = self.sum_over_ranks(improvement, mean_abs_advantage, tasks)
+        abs_advantage = per_task_sum_and_count(tasks, torch.cat(magnitudes).double().cpu().numpy())
+        signals = self.sum_over_ranks(improvement, abs_advantage)
         if self.strategy.is_rank_0():  # waited for, so the trainer's end_step() comes after it
-            ray.get(self.weights_actor.observe_training.remote(improvement, mean_abs_advantage))
+            ray.get(self.weights_actor.observe_training.remote(*signals))
 
     def objective_after(self, experience: Any) -> torch.Tensor:
         actor = self.trainer.actor
@@ -123,17 +108,19 @@ class ImprovementRecorder:
         )
 
     def sum_over_ranks(
-        self, improvement: dict, mean_abs_advantage: dict, tasks: list[str]
-    ) -> tuple[dict, dict]:
-        """I_k summed and mean |A| averaged (sample-weighted) over the data-parallel ranks."""
+        self, improvement: dict[str, float], abs_advantage: dict[str, tuple[float, int]]
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
+        """Per task, summed over the data-parallel ranks: I_k, the sum of |A| and the number of samples."""
         local = {}
         for t in self.tasks:  # every rank sends every task, so the all-reduce keys match
-            count = float(tasks.count(t))
+            total, count = abs_advantage.get(t, (0.0, 0))
             local[f"improvement/{t}"] = improvement.get(t, 0.0)
-            local[f"abs_advantage_sum/{t}"] = mean_abs_advantage.get(t, 0.0) * count
-            local[f"count/{t}"] = count
-        total = self.strategy.all_reduce(local, op="sum") if self.strategy.world_size > 1 else local
-        present = [t for t in self.tasks if total[f"count/{t}"] > 0]
-        summed = {t: total[f"improvement/{t}"] for t in present} if self.measure_improvement else {}
-        mean_abs = {t: total[f"abs_advantage_sum/{t}"] / total[f"count/{t}"] for t in present}
-        return summed, mean_abs
+            local[f"abs_advantage_sum/{t}"] = total
+            local[f"count/{t}"] = float(count)
+        summed = self.strategy.all_reduce(local, op="sum") if self.strategy.world_size > 1 else local
+        present = [t for t in self.tasks if summed[f"count/{t}"] > 0]
+        return (
+            {t: summed[f"improvement/{t}"] for t in present} if self.measure_improvement else {},
+            {t: summed[f"abs_advantage_sum/{t}"] for t in present},
+            {t: round(summed[f"count/{t}"]) for t in present},
+        )

@@ -29,7 +29,7 @@ from openrlhf.trainer.ppo_trainer import PPOTrainer
 from openrlhf.trainer.ray.ppo_actor import PolicyModelActor
 from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator, scheduler_steps
 from openrlhf_mt.engines.openrlhf.improvement import ImprovementRecorder
-from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME, needs_training_signals
+from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME, needs_improvement, needs_training_signals
 
 CHECKPOINT_KEY = "openrlhf_mt"
 EVAL_SUFFIXES = ("-test", "_test", "-eval", "_eval")
@@ -155,9 +155,8 @@ class MultiTaskPolicyActor(PolicyModelActor.__ray_actor_class__):
         if needs_training_signals(algo):
             weights_actor = ray.get_actor(ACTOR_NAME)
             tasks = ray.get(weights_actor.get_tasks.remote())
-            ImprovementRecorder(
-                self.trainer, weights_actor, tasks, measure_improvement=algo.weighter == "iwu"
-            )
+            measure = needs_improvement(algo)
+            ImprovementRecorder(self.trainer, weights_actor, tasks, measure_improvement=measure)
 
 
 def launch_classes() -> dict[str, Any]:

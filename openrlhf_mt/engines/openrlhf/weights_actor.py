@@ -6,17 +6,18 @@
 Who talks to it:
   - the samples generator (trainer actor, or the async generator actor): reads the weights before each
     batch, then `record_batch(metrics, generator_state, accuracy_per_round)` once the batch is built;
-  - the policy actor's rank 0: `observe_training(improvement, mean_abs_advantage)` after each PPO
-    mini-batch's optimizer step (IWU's I_k, SEC's mean |A|);
+  - the policy actor's rank 0: `observe_training(improvement, abs_advantage_sum, sample_count)` after
+    each PPO mini-batch's optimizer step (IWU's I_k; SEC's |A| sums and counts), summed over the ranks;
   - the trainer: `pop_batch()` for the batch it trains (same order as recorded, so in the async
     path the metrics and generator state stay with their batch), `end_step()`, `observe_eval(...)`,
     and `state_dict()` / `load_state_dict()` for OpenRLHF's checkpoints.
 
-The signal source (`algo.signal_source`) decides what J_k and I_k are (MTGRPO_SPEC.md §2):
-  batch: J_k = EMA (decay j_ema_decay) of the task's pre-filter batch accuracy, one EMA step per
-         generation round; I_k = summed surrogate improvement from the actor (released code).
-  eval:  J_k = the task's latest eval accuracy, I_k = its change since the previous eval; the weights
-         move only when an eval arrives.
+When the weighter steps and on what is the core's `algo.updates.WeightUpdates`, as in the local engine.
+The signal source (`algo.signal_source`) decides what J_k is (MTGRPO_SPEC.md §2):
+  batch: the EMA (decay j_ema_decay) of the task's pre-filter batch accuracy, one EMA step per
+         generation round (released code);
+  eval:  the task's latest eval accuracy (0 until its first eval).
+I_k is the summed surrogate improvement from the policy actor either way.
 """
 
 from __future__ import annotations
@@ -27,17 +28,22 @@ from typing import Any
 
 import ray
 
-from openrlhf_mt.algo.signals import RewardEMA, task_stats
-from openrlhf_mt.algo.weights import make_weighter
+from openrlhf_mt.algo.signals import RewardEMA
+from openrlhf_mt.algo.updates import WeightUpdates
+from openrlhf_mt.algo.weights import WEIGHTERS, make_weighter
 from openrlhf_mt.config import AlgoConfig
 
 ACTOR_NAME = "openrlhf_mt_task_weights"
-FIXED_WEIGHTERS = ("uniform", "static")
 
 
 def needs_training_signals(algo: AlgoConfig) -> bool:
-    """Whether the policy actor must report every optimizer step: each learning weighter on batch signals."""
-    return algo.signal_source == "batch" and algo.weighter not in FIXED_WEIGHTERS
+    """Whether the policy actor must report every optimizer step: whenever the weights can move."""
+    return bool(WEIGHTERS[algo.weighter].reads)
+
+
+def needs_improvement(algo: AlgoConfig) -> bool:
+    """Whether the policy actor must measure I_k (a no-grad re-forward per mini-batch): IWU only."""
+    return "improvement" in WEIGHTERS[algo.weighter].reads
 
 
 class TaskWeightActor:
@@ -47,11 +53,9 @@ class TaskWeightActor:
         self.weighter = make_weighter(algo.weighter, self.tasks, **algo.weighter_kwargs())
         self.reward_ema = RewardEMA(self.tasks, decay=algo.j_ema_decay)
         self.eval_accuracy: dict[str, float] = {}
-        self.pending_improvement = dict.fromkeys(self.tasks, 0.0)
-        self.pending_abs_advantage: dict[str, list[float]] = {t: [] for t in self.tasks}
+        self.updates = WeightUpdates(self.weighter, self.reward_signal, algo.update_every)
         self.batches: collections.deque[dict[str, Any]] = collections.deque()
         self.generator_state: dict[str, Any] | None = None
-        self.num_updates = 0
 
     @classmethod
     def spawn(cls, tasks: Sequence[str], algo: AlgoConfig, name: str = ACTOR_NAME) -> Any:
@@ -97,45 +101,32 @@ class TaskWeightActor:
         return self.batches.popleft()
 
     def observe_training(
-        self, improvement: Mapping[str, float], mean_abs_advantage: Mapping[str, float]
+        self,
+        improvement: Mapping[str, float],
+        abs_advantage_sum: Mapping[str, float],
+        sample_count: Mapping[str, int],
     ) -> None:
-        """One PPO mini-batch's per-task I_k (summed over the data-parallel ranks) and mean |A|."""
-        if self.algo.signal_source != "batch":
-            return
-        for task, value in improvement.items():
-            self.pending_improvement[task] += float(value)
-        for task, value in mean_abs_advantage.items():
-            self.pending_abs_advantage[task].append(float(value))
-        if self.algo.update_every == "minibatch":
-            self._update_from_training()
+        """One PPO mini-batch's per-task I_k, sum of |A| and sample count (summed over the ranks)."""
+        self.updates.observe_minibatch(improvement, abs_advantage_sum, sample_count)
 
     def end_step(self) -> None:
-        if self.algo.signal_source == "batch" and self.algo.update_every == "step":
-            self._update_from_training()
+        self.updates.end_step()
 
     def observe_eval(self, accuracy: Mapping[str, float]) -> None:
-        """Per-task eval accuracy (upstream's eval_<datasource>_pass1); drives the weights if source=eval."""
-        if self.algo.signal_source != "eval":
-            self.eval_accuracy.update(accuracy)
-            return
-        improvement = {t: a - self.eval_accuracy[t] for t, a in accuracy.items() if t in self.eval_accuracy}
+        """Per-task eval accuracy (upstream's eval_<datasource>_pass1): J_k when signal_source is eval."""
         self.eval_accuracy.update(accuracy)
-        self.weighter.update(task_stats(dict(accuracy), improvement))
-        self.num_updates += 1
 
-    def _update_from_training(self) -> None:
-        mean_abs_advantage = {t: sum(v) / len(v) for t, v in self.pending_abs_advantage.items() if v}
-        stats = task_stats(self.reward_ema.values(), self.pending_improvement, mean_abs_advantage)
-        self.weighter.update(stats)
-        self.num_updates += 1
-        self.pending_improvement = dict.fromkeys(self.tasks, 0.0)
-        self.pending_abs_advantage = {t: [] for t in self.tasks}
+    def reward_signal(self) -> dict[str, float]:
+        """J_k: the EMA of batch accuracy, or the latest eval accuracy (0 for a task not evaluated yet)."""
+        if self.algo.signal_source == "eval":
+            return {t: self.eval_accuracy.get(t, 0.0) for t in self.tasks}
+        return self.reward_ema.values()
 
     # -- logging and checkpoints ----------------------------------------------------------------------
 
     def metrics(self) -> dict[str, float]:
         """Weights after this step's updates, J_k, and the weighter's diagnostics, as mt/<task>/<name>."""
-        out = {"mt/weight_updates": float(self.num_updates)}
+        out = {"mt/weight_updates": float(self.updates.num_updates)}
         for task, value in self.weighter.weights().items():
             out[f"mt/{task}/next_weight"] = value
         for task, value in self.reward_ema.values().items():
@@ -153,7 +144,7 @@ class TaskWeightActor:
             "weighter": self.weighter.state_dict(),
             "reward_ema": self.reward_ema.state_dict(),
             "eval_accuracy": dict(self.eval_accuracy),
-            "num_updates": self.num_updates,
+            "num_updates": self.updates.num_updates,
         }
 
     def load_state_dict(
@@ -166,5 +157,5 @@ class TaskWeightActor:
         self.weighter.load_state_dict(state["weighter"])
         self.reward_ema.load_state_dict(state["reward_ema"])
         self.eval_accuracy = dict(state["eval_accuracy"])
-        self.num_updates = int(state["num_updates"])
+        self.updates.num_updates = int(state["num_updates"])
         self.generator_state = dict(generator_state) if generator_state is not None else None
