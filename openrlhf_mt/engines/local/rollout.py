@@ -1,4 +1,4 @@
-"""Batched sampling with a KV cache, and response log-probs for training.
+"""Batched sampling with a KV cache, response log-probs for training, and scoring sampled responses.
 
 Layout shared by sampling and training: prompts left-padded to one width P, responses right-padded to one
 width R, so every response starts at column P and its log-probs are the last R+1 logits (shifted by one).
@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache, PreTrainedModel
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from openrlhf_mt.tasks.base import Task
 
 
 @dataclass
@@ -142,3 +144,11 @@ def sample(
         end = row.index(eos_id) + 1 if eos_id in row else len(row)
         responses.append(row[:end])
     return responses
+
+
+def score_responses(
+    tokenizer: PreTrainedTokenizerBase, task: Task, responses: list[list[int]], labels: list[str], train: bool
+) -> list[float]:
+    """Decode sampled responses and score each against its label (train: 1 / 0.1 / 0; eval: 1 / 0)."""
+    texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
+    return [task.score(text, label, train=train) for text, label in zip(texts, labels, strict=True)]

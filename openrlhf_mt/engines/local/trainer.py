@@ -50,7 +50,7 @@ from openrlhf_mt.engines.local.checkpoint import find_checkpoint, load_state, sa
 from openrlhf_mt.engines.local.logger import MetricsLogger
 from openrlhf_mt.engines.local.loss import LossOutput, policy_loss
 from openrlhf_mt.engines.local.model import BUILTIN_TINY, load_policy, resolve_device
-from openrlhf_mt.engines.local.rollout import TokenBatch, pack, response_logprobs, sample
+from openrlhf_mt.engines.local.rollout import TokenBatch, pack, response_logprobs, sample, score_responses
 from openrlhf_mt.tasks import get_task
 from openrlhf_mt.tasks.streams import PromptStream, paper_test_rows, split_rows
 
@@ -91,7 +91,7 @@ class LocalTrainer:
         if len(set(self.task_names)) != len(self.task_names):
             raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
         self.tasks = {name: get_task(name) for name in self.task_names}
-        self.train_rows, self.eval_rows, self.prompt_ids = {}, {}, {}
+        self.train_rows, self.eval_rows, self.prompt_ids, self.eval_prompt_ids = {}, {}, {}, {}
         paper_rows = paper_test_rows(cfg.eval.paper_test, self.task_names)
         self.eval_sources = {}
         for name, task in self.tasks.items():
@@ -100,6 +100,7 @@ class LocalTrainer:
             )
             self.train_rows[name], self.eval_rows[name] = train, held_out
             self.prompt_ids[name] = self.tokenizer([row["prompt"] for row in train])["input_ids"]
+            self.eval_prompt_ids[name] = self.tokenizer([row["prompt"] for row in held_out])["input_ids"]
             self.eval_sources[name] = {
                 "source": cfg.eval.paper_test if name in paper_rows else "generated",
                 "eval_prompts": len(held_out),
@@ -177,10 +178,6 @@ class LocalTrainer:
             )
         return responses
 
-    def _score(self, task: str, responses: list[list[int]], labels: list[str], train: bool) -> list[float]:
-        texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
-        return [self.tasks[task].score(t, label, train=train) for t, label in zip(texts, labels, strict=True)]
-
     def generate(self, counts: dict[str, int]) -> list[Group]:
         """The sampler's callback: counts[task] fresh prompts per task, N scored rollouts each."""
         n = self.cfg.rollout.rollouts_per_prompt
@@ -192,7 +189,8 @@ class LocalTrainer:
             prompts = [self.prompt_ids[task][i] for i in indices]
             labels = [self.train_rows[task][i]["label"] for i in indices]
             responses = self._sample(prompts, n, self.cfg.rollout.temperature, self.generator)
-            rewards = self._score(task, responses, [label for label in labels for _ in range(n)], train=True)
+            labels = [label for label in labels for _ in range(n)]
+            rewards = score_responses(self.tokenizer, self.tasks[task], responses, labels, train=True)
             for j, prompt in enumerate(prompts):
                 rollouts = Rollouts(prompt, responses[j * n : (j + 1) * n])
                 groups.append(Group(task, rewards[j * n : (j + 1) * n], payload=rollouts))
@@ -404,10 +402,9 @@ class LocalTrainer:
         k = self.cfg.eval.samples
         row = {}
         for task in self.task_names:
-            rows = self.eval_rows[task]
-            prompts = self.tokenizer([r["prompt"] for r in rows])["input_ids"]
-            responses = self._sample(prompts, k, self.cfg.eval.temperature, generator)
-            scores = self._score(task, responses, [r["label"] for r in rows for _ in range(k)], train=False)
+            responses = self._sample(self.eval_prompt_ids[task], k, self.cfg.eval.temperature, generator)
+            labels = [row["label"] for row in self.eval_rows[task] for _ in range(k)]
+            scores = score_responses(self.tokenizer, self.tasks[task], responses, labels, train=False)
             row[f"eval/{task}/accuracy"] = float(np.mean(scores))
         self.eval_accuracy = {t: row[f"eval/{t}/accuracy"] for t in self.task_names}
         row["eval/worst_accuracy"] = min(self.eval_accuracy.values())

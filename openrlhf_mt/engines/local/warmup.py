@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from openrlhf_mt.config import RunConfig
 from openrlhf_mt.engines.local.model import TINY_SHAPE, build_tiny, character_tokenizer, load_policy
-from openrlhf_mt.engines.local.rollout import pack, sample
+from openrlhf_mt.engines.local.rollout import pack, sample, score_responses
 from openrlhf_mt.tasks import get_task
 from openrlhf_mt.tasks.base import Task
 from openrlhf_mt.tasks.paper import PAPER_TASKS
@@ -154,8 +154,7 @@ def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
             top_p=1.0,
             generator=generator,
         )
-        texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
-        scores = [task.score(text, row["label"], train=False) for text, row in zip(texts, rows, strict=True)]
+        scores = score_responses(tokenizer, task, responses, [row["label"] for row in rows], train=False)
         accuracy[task.name] = float(np.mean(scores))
     return {
         "greedy_accuracy": accuracy,
