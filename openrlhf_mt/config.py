@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from openrlhf_mt.algo.weights import WEIGHTERS
+
 
 class ConfigError(ValueError):
     """A configuration key or value that cannot be used; the message names the key."""
@@ -282,6 +284,15 @@ def load_config(
         raise ConfigError(
             f"{where}: eval.paper_test: {cfg.eval.paper_test}: no such file or directory "
             "(the paper's test parquet files, e.g. ../shared/data/paper_test; null: generated eval prompts)"
+        )
+    if (
+        cfg.algo.signal_source == "eval"
+        and cfg.eval.every <= 0
+        and "reward" in WEIGHTERS[cfg.algo.weighter].reads
+    ):
+        raise ConfigError(
+            f"{where}: algo.signal_source: eval takes J_k from evaluations, so it needs eval.every > 0 "
+            f"(got {cfg.eval.every})"
         )
     return cfg
 

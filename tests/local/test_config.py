@@ -91,6 +91,7 @@ def test_yaml_then_method_then_overrides(tmp_path):
         ("modle:\n  path: x\n", [], r"unknown key 'modle'"),
         ("", ["nonsense"], r"--set 'nonsense': expected section.key=value"),
         ("- a\n- b\n", [], r"expected a mapping"),
+        ("algo:\n  signal_source: eval\n", ["eval.every=0"], r"signal_source: eval .* needs eval.every > 0"),
     ],
 )
 def test_bad_input_names_the_key(tmp_path, text, overrides, message):

@@ -126,6 +126,14 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
         LocalTrainer(config(tmp_path), resume=True)
 
 
+def test_an_unknown_task_fails_before_any_model_work(tmp_path):
+    cache = tmp_path / "cache"
+    cfg = config(tmp_path, "mt-grpo", "data.tasks=[tiny-add, tiny-nope]", f"model.cache_dir={cache}")
+    with pytest.raises(ValueError, match="unknown task 'tiny-nope'"):
+        LocalTrainer(cfg)
+    assert not cache.exists()  # no warm-up was started
+
+
 class SayDigit(Task):
     """A task the RL loop can visibly learn in a few steps: `say 7 (418):` -> a response starting with 7.
     The distractor number makes the prompt space large, so held-out prompts still cover every digit."""

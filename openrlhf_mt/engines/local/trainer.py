@@ -79,6 +79,10 @@ class LocalTrainer:
         if cfg.model.threads:
             torch.set_num_threads(cfg.model.threads)
         torch.manual_seed(cfg.seed)
+        self.task_names = list(cfg.data.tasks)
+        if len(set(self.task_names)) != len(self.task_names):
+            raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
+        self.tasks = {name: get_task(name) for name in self.task_names}  # before any model work: fail fast
         self.device, dtype = resolve_device(cfg.model.device, cfg.model.dtype)
         self.init_path = self._model_path()
         self.policy = load_policy(self.init_path, self.device, dtype)
@@ -87,10 +91,6 @@ class LocalTrainer:
         if cfg.train.kl_coef > 0:
             self.reference = load_policy(self.init_path, self.device, dtype).model.eval()
 
-        self.task_names = list(cfg.data.tasks)
-        if len(set(self.task_names)) != len(self.task_names):
-            raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
-        self.tasks = {name: get_task(name) for name in self.task_names}
         self.train_rows, self.eval_rows, self.prompt_ids, self.eval_prompt_ids = {}, {}, {}, {}
         paper_rows = paper_test_rows(cfg.eval.paper_test, self.task_names)
         self.eval_sources = {}
