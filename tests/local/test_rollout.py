@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
@@ -40,6 +40,8 @@ def test_character_tokenizer_round_trips_through_save_and_auto_tokenizer(tmp_pat
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(alphabet=PRINTABLE))
+@example(text="<pad>")  # special tokens spelled out in text stay characters (hypothesis once found this)
+@example(text="a</s>b<s><unk>")
 def test_reloaded_character_tokenizer_is_exact_on_printable_ascii(reloaded_tokenizer, text):
     ids = reloaded_tokenizer(text)["input_ids"]
     assert len(ids) == len(text)

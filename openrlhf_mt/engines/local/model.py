@@ -54,7 +54,8 @@ def character_tokenizer() -> PreTrainedTokenizerFast:
     transformers 5 loads any tokenizer saved beside a Qwen2 config as Qwen2Tokenizer, which puts a
     byte-level pre-tokenizer in front of the vocabulary: a plain " " entry would never be matched and
     spaces would vanish ("add 36+47=" becoming "add36+47="). Space and newline are therefore stored as
-    GPT-2's byte-level "Ġ" and "Ċ", so the text survives whichever class loads it.
+    GPT-2's byte-level "Ġ" and "Ċ", so the text survives whichever class loads it. Text never turns into a
+    special token: a prompt or response that spells "</s>" or "<pad>" stays characters (split_special_tokens).
     """
     chars = [chr(c) for c in range(33, 127)] + [BYTE_LEVEL_SPACE, BYTE_LEVEL_NEWLINE]
     vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *chars])}
@@ -63,7 +64,12 @@ def character_tokenizer() -> PreTrainedTokenizerFast:
     backend.decoder = decoders.ByteLevel()
     pad, bos, eos, unk = SPECIAL_TOKENS
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token=pad, bos_token=bos, eos_token=eos, unk_token=unk
+        tokenizer_object=backend,
+        pad_token=pad,
+        bos_token=bos,
+        eos_token=eos,
+        unk_token=unk,
+        split_special_tokens=True,
     )
 
 

@@ -30,7 +30,7 @@ from openrlhf_mt.tasks.base import Task
 from openrlhf_mt.tasks.paper import PAPER_TASKS
 from openrlhf_mt.tasks.streams import paper_test_rows, split_rows
 
-WARMUP_VERSION = 2  # bump when the warm-up procedure changes, so stale caches are not reused
+WARMUP_VERSION = 3  # bump when the warm-up procedure changes, so stale caches are not reused
 # 2: byte-level character tokenizer (version 1 caches hold one that drops spaces when reloaded)
 
 
