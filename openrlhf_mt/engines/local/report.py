@@ -147,10 +147,13 @@ def plot(runs: list[Run], path: Path) -> None:
 
     tasks = runs[0].tasks
     columns = max(len(tasks) + 1, len(runs))
-    fig, axes = plt.subplots(3, columns, figsize=(4 * columns, 10), squeeze=False)
+    # one row of panels per figure part, each as wide as it needs: no blank panels
+    fig = plt.figure(figsize=(4 * columns, 10), layout="constrained")
+    accuracy_part, *run_parts = fig.subfigures(3, 1)
+    accuracy_axes = accuracy_part.subplots(1, len(tasks) + 1, squeeze=False)[0]
     for ax, key, title in [
-        *((axes[0, i], f"eval/{t}/accuracy", f"eval accuracy: {t}") for i, t in enumerate(tasks)),
-        (axes[0, len(tasks)], "eval/worst_accuracy", "eval accuracy: worst task"),
+        *((accuracy_axes[i], f"eval/{t}/accuracy", f"eval accuracy: {t}") for i, t in enumerate(tasks)),
+        (accuracy_axes[-1], "eval/worst_accuracy", "eval accuracy: worst task"),
     ]:
         for run in runs:
             ax.plot(*run.series(key, run.evals), marker="o", markersize=3, label=run.label)
@@ -160,15 +163,18 @@ def plot(runs: list[Run], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     smooth = max(1, max(len(run.train_rows) for run in runs) // 15)
-    for row, (prefix, name) in enumerate(
-        [
-            ("weights/{}", "weights, signal shares (dotted)"),
-            ("train/{}/zero_gradient_rate", "zero-gradient rate"),
-        ],
+    for row, (part, (prefix, name)) in enumerate(
+        zip(
+            run_parts,
+            [
+                ("weights/{}", "weights, signal shares (dotted)"),
+                ("train/{}/zero_gradient_rate", "zero-gradient rate"),
+            ],
+            strict=True,
+        ),
         start=1,
     ):
-        for i, run in enumerate(runs):
-            ax = axes[row, i]
+        for run, ax in zip(runs, part.subplots(1, len(runs), squeeze=False)[0], strict=True):
             for color, task in enumerate(tasks):
                 ax.plot(
                     *run.series(prefix.format(task), smooth=smooth if row == 2 else 1),
@@ -185,11 +191,6 @@ def plot(runs: list[Run], path: Path) -> None:
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    for row in range(3):
-        used = len(tasks) + 1 if row == 0 else len(runs)
-        for ax in axes[row, used:]:
-            ax.axis("off")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
