@@ -356,7 +356,8 @@ class RatioPreservingSampler:
         if not self.preserve_ratio:
             return self.rng.permutation(len(pool_task))[: self.batch_size]
         # a random order of the pool, then each task's first n_k groups in it are its quota: a uniformly
-        # random n_k of its groups; the fill is the first (B - kept) of the rest in the same random order
+        # random n_k of its groups. The fill needs a fresh shuffle of the rest: in `order` a task's leftover
+        # groups come after its quota ones, so taking the first of them would favour tasks with many
         order = self.rng.permutation(len(pool_task))
         by_task = order[np.argsort(pool_task[order], kind="stable")]
         task_sorted = pool_task[by_task]
@@ -365,6 +366,7 @@ class RatioPreservingSampler:
         rank_in_task[by_task] = np.arange(len(by_task)) - first_of_task[task_sorted]
         in_quota = rank_in_task[order] < desired[pool_task[order]]
         kept, rest = order[in_quota], order[~in_quota]
+        rest = rest[self.rng.permutation(len(rest))]
         fill = self.batch_size - len(kept)
         if self.replay.enabled:
             self.replay.add((pool.groups[i], int(pool_born[i])) for i in rest[fill:].tolist())

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openrlhf_mt.algo.filters import zero_gradient_mask
-from openrlhf_mt.algo.sampler import RatioPreservingSampler, apportion
+from openrlhf_mt.algo.sampler import Pool, RatioPreservingSampler, apportion
 from openrlhf_mt.algo.signals import RewardEMA, batch_accuracy, task_stats
 from openrlhf_mt.algo.types import Group
 from openrlhf_mt.algo.weights import make_weighter
@@ -287,3 +287,30 @@ def test_state_dict_round_trip_gives_an_identical_continuation():
 def test_state_dict_of_other_tasks_is_refused():
     with pytest.raises(ValueError, match="state_dict is for tasks \\['a'\\], this run has \\['a', 'b'\\]"):
         RatioPreservingSampler(["a", "b"], 8).load_state_dict(RatioPreservingSampler(["a"], 8).state_dict())
+
+
+@pytest.mark.parametrize(
+    ("desired", "preserve_ratio", "expected"),
+    [
+        # quotas fill the batch: each group of task k is kept with probability n_k / m_k
+        ((3, 4, 3), True, (3 / 8, 4 / 5, 3 / 6)),
+        # quotas leave 4 slots: the fill is a uniform 4 of the 13 left over, whatever their task
+        ((2, 2, 2), True, tuple(n / m + (1 - n / m) * 4 / 13 for n, m in ((2, 8), (2, 5), (2, 6)))),
+        # DAPO: a uniform 10 of the 19, task-blind
+        ((2, 2, 2), False, (10 / 19,) * 3),
+    ],
+)
+def test_line_6_selection_probabilities(desired, preserve_ratio, expected):
+    """Algorithm 2, line 6, by exact inclusion probabilities (a fill that took the first leftovers of the
+    quota shuffle once favoured the task with the most groups: 0.51 instead of 0.48 here)."""
+    sampler = RatioPreservingSampler(["a", "b", "c"], 10, preserve_ratio=preserve_ratio, seed=1)
+    pool_task = np.repeat([0, 1, 2], [8, 5, 6])
+    pool = Pool(groups=list(range(len(pool_task))))
+    counts = np.zeros(len(pool_task))
+    draws = 20_000
+    for _ in range(draws):
+        chosen = sampler.select(pool, pool_task, np.zeros_like(pool_task), np.array(desired))
+        assert len(set(chosen.tolist())) == len(chosen) == 10
+        counts[chosen] += 1
+    for k, probability in enumerate(expected):  # binomial sd <= 0.0035 per group: 0.012 is > 3 sd
+        np.testing.assert_allclose(counts[pool_task == k] / draws, probability, atol=0.012)
