@@ -44,14 +44,36 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--paper-test", type=Path, help="take test splits from the paper's test parquet dir/file"
     )
 
-    check = commands.add_parser("check", help="validate a .jsonl/.parquet dataset and count rows per task")
-    check.add_argument("path", type=Path)
+    check = commands.add_parser(
+        "check", help="validate a .jsonl/.parquet dataset (or each one in a directory), count rows per task"
+    )
+    check.add_argument("path", type=Path, help="a .jsonl/.parquet file, or a directory such as `build --out`")
     check.add_argument("--tasks", help="comma-separated tasks that must be present (others are ignored)")
 
     paper = commands.add_parser("paper-test", help="convert the paper's verl-layout test parquet files")
     paper.add_argument("path", type=Path, help="a parquet file or a directory of them")
     paper.add_argument("--out", type=Path, required=True, help="output .jsonl or .parquet")
     return parser
+
+
+def check(path: Path, tasks: list[str] | None) -> None:
+    """Validate one dataset file, or every .jsonl/.parquet file in a directory; print rows per task, and for
+    a directory, how many test prompts also occur in the train split of the same format."""
+    files = [path]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".parquet"))
+    if not files:
+        raise TaskDataError(f"{path}: no .jsonl or .parquet files in this directory")
+    prompts = {}
+    for file in files:
+        rows = read_rows(file, tasks)
+        counts = Counter(json.loads(row["label"])["task"] for row in rows)
+        print(f"{file}: {len(rows)} valid rows; per task: {dict(sorted(counts.items()))}")
+        prompts[file.stem, file.suffix] = {row["prompt"] for row in rows}
+    for suffix in (".jsonl", ".parquet"):
+        if ("train", suffix) in prompts and ("test", suffix) in prompts:
+            shared = len(prompts["train", suffix] & prompts["test", suffix])
+            print(f"test{suffix} prompts that are also in train{suffix}: {shared}")
 
 
 def main(argv: list[str], prog: str) -> int:
@@ -77,10 +99,7 @@ def main(argv: list[str], prog: str) -> int:
             removed = manifest["train_test_collisions_removed"]
             print(f"train prompts dropped because they are in the test split: {removed}")
         elif args.command == "check":
-            tasks = args.tasks.split(",") if args.tasks else None
-            rows = read_rows(args.path, tasks)
-            counts = Counter(json.loads(row["label"])["task"] for row in rows)
-            print(f"{args.path}: {len(rows)} valid rows; per task: {dict(sorted(counts.items()))}")
+            check(args.path, args.tasks.split(",") if args.tasks else None)
         else:
             rows = load_paper_test(args.path)
             write_rows(rows, args.out)

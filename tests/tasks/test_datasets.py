@@ -225,6 +225,19 @@ def test_cli_build_check_paper_test_and_tasks(tmp_path, capsys):
         data_main(["check", str(tmp_path / "d" / "train.parquet"), "--tasks", "tiny-arc"], prog="data") == 0
     )
     assert "30 valid rows" in capsys.readouterr().out
+    assert data_main(["check", str(tmp_path / "d")], prog="data") == 0  # a whole `build --out` directory
+    out = capsys.readouterr().out
+    assert out.count("valid rows") == 4 and "test.parquet prompts that are also in train.parquet: 0" in out
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    rows = read_rows(tmp_path / "d" / "train.jsonl")
+    write_rows(rows, leaky / "train.jsonl")
+    write_rows(rows[:3], leaky / "test.jsonl")
+    assert data_main(["check", str(leaky)], prog="data") == 0
+    assert "test.jsonl prompts that are also in train.jsonl: 3" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert data_main(["check", str(tmp_path / "empty")], prog="data") == 2
+    assert "empty: no .jsonl or .parquet files in this directory" in capsys.readouterr().err
     assert (
         data_main(["build", "--tasks", "tiny-ad", "--out", str(tmp_path / "e")], prog="openrlhf-mt data") == 2
     )
