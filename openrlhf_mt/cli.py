@@ -24,6 +24,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "openrlhf_mt.engines.local.report",
         "report.md + report.png (accuracy, weights) for run directories",
     ),
+    "tiny-model": (
+        "openrlhf_mt.engines.local.tiny_model",
+        "write the warmed-up builtin:tiny model as a Hugging Face directory (e.g. for train-ray)",
+    ),
     "tasks": ("openrlhf_mt.tasks.cli_tasks", "list tasks (paper's, tiny-*, rg:*); --sample shows one each"),
     "data": ("openrlhf_mt.tasks.cli_data", "build train/test jsonl+parquet datasets; check; paper-test"),
 }
