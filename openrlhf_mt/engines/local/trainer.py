@@ -38,7 +38,6 @@ from openrlhf_mt.algo.loss import sample_objective
 from openrlhf_mt.algo.sampler import RatioPreservingSampler
 from openrlhf_mt.algo.signals import (
     RewardEMA,
-    batch_accuracy,
     per_task_improvement,
     per_task_sum_and_count,
 )
@@ -194,7 +193,6 @@ class LocalTrainer:
             for j, prompt in enumerate(prompts):
                 rollouts = Rollouts(prompt, responses[j * n : (j + 1) * n])
                 groups.append(Group(task, rewards[j * n : (j + 1) * n], payload=rollouts))
-        self.reward_ema.update(batch_accuracy(groups))  # J_k: once per generation round (released code)
         self.step_groups += groups
         self.generate_seconds += time.perf_counter() - start
         return groups
@@ -351,6 +349,8 @@ class LocalTrainer:
         weights = self.weighter.weights()
         groups, info = self.sampler.build_batch(weights, self.generate)
         batch_seconds = time.perf_counter() - start
+        for accuracy in info.accuracy_per_round:  # J_k: one EMA step per generation round (released code)
+            self.reward_ema.update(accuracy)
 
         train_start = time.perf_counter()
         metrics = self.update_policy(groups)
@@ -364,13 +364,12 @@ class LocalTrainer:
             row[f"weights/{task}"] = weights[task]
             row[f"batch_share/{task}"] = info.realised_share[task]
             row[f"signal_share/{task}"] = with_signal.count(task) / len(with_signal) if with_signal else 0.0
-        accuracy = batch_accuracy(self.step_groups)
         mode = self.cfg.algo.filter_mode
         for task in self.task_names:
             mine = [g for g in self.step_groups if g.task == task]
             if not mine:
                 continue
-            row[f"train/{task}/accuracy"] = accuracy[task]
+            row[f"train/{task}/accuracy"] = info.accuracy[task]
             row[f"train/{task}/reward"] = float(np.mean([r for g in mine for r in g.rewards]))
             # "zero gradient": no correct-vs-incorrect contrast in the group (the strict filter's test),
             # logged for every method so GRPO and MT-GRPO are measured alike; zero_advantage_rate: all
