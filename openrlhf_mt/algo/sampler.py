@@ -355,17 +355,15 @@ class RatioPreservingSampler:
             return np.arange(len(pool_task))
         if not self.preserve_ratio:
             return self.rng.permutation(len(pool_task))[: self.batch_size]
-        # a random order of the pool, then each task's first n_k groups in it are its quota: a uniformly
-        # random n_k of its groups. The fill needs a fresh shuffle of the rest: in `order` a task's leftover
-        # groups come after its quota ones, so taking the first of them would favour tasks with many
+        # each task's groups in a random order (a shuffle, then a stable sort by task): the first n_k of
+        # task k are its quota; the fill is a uniform draw from all the groups left over
         order = self.rng.permutation(len(pool_task))
         by_task = order[np.argsort(pool_task[order], kind="stable")]
         task_sorted = pool_task[by_task]
         first_of_task = np.searchsorted(task_sorted, np.arange(len(self.tasks)))
-        rank_in_task = np.empty(len(order), dtype=np.int64)
-        rank_in_task[by_task] = np.arange(len(by_task)) - first_of_task[task_sorted]
-        in_quota = rank_in_task[order] < desired[pool_task[order]]
-        kept, rest = order[in_quota], order[~in_quota]
+        rank_in_task = np.arange(len(by_task)) - first_of_task[task_sorted]
+        in_quota = rank_in_task < desired[task_sorted]
+        kept, rest = by_task[in_quota], by_task[~in_quota]
         rest = rest[self.rng.permutation(len(rest))]
         fill = self.batch_size - len(kept)
         if self.replay.enabled:
