@@ -3,6 +3,7 @@
     updates = WeightUpdates(weighter, reward, every="minibatch")  # or "step" (the paper's text)
     updates.learns              # False for uniform / static: the engine has nothing to report
     updates.needs_improvement   # True for IWU: the engine measures I_k (a no-grad re-forward per mini-batch)
+    learns(name), needs_improvement(name)   # the same two answers by weighter name, before one exists
     # after each PPO mini-batch's optimizer step, per task over that mini-batch's samples:
     updates.observe_minibatch(improvement, abs_advantage_sum, sample_count)
     # after the training step's last mini-batch:
@@ -27,9 +28,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from openrlhf_mt.algo.signals import task_stats
-from openrlhf_mt.algo.weights import TaskWeighter
+from openrlhf_mt.algo.weights import WEIGHTERS, TaskWeighter
 
 SCHEDULES = ("minibatch", "step")
+
+
+def learns(weighter: str) -> bool:
+    """Whether the training signals can move the weights of weighter `weighter` (all but uniform, static)."""
+    return bool(WEIGHTERS[weighter].reads)
+
+
+def needs_improvement(weighter: str) -> bool:
+    """Whether weighter `weighter` reads I_k, so the engine must measure it (IWU only)."""
+    return "improvement" in WEIGHTERS[weighter].reads
 
 
 class WeightUpdates:
@@ -40,8 +51,8 @@ class WeightUpdates:
             raise ValueError(f"WeightUpdates: every must be one of {', '.join(SCHEDULES)}, got {every!r}")
         self.weighter, self.reward = weighter, reward
         self.every = weighter.update_every or every
-        self.learns = bool(weighter.reads)
-        self.needs_improvement = "improvement" in weighter.reads
+        self.learns = learns(weighter.name)
+        self.needs_improvement = needs_improvement(weighter.name)
         self.num_updates = 0
         self.reset()
 
@@ -79,8 +90,8 @@ class WeightUpdates:
     def update(self) -> None:
         """Subroutine 1 (or the baseline's rule) on the signals gathered since the last update."""
         reward = self.reward()
-        trained = [t for t in self.weighter.tasks if self.sample_count[t] > 0]
         if "mean_abs_advantage" in self.weighter.reads:  # the bandit: only pulled arms move
+            trained = [t for t in self.weighter.tasks if self.sample_count[t] > 0]
             mean_abs_advantage = {t: self.abs_advantage_sum[t] / self.sample_count[t] for t in trained}
             stats = task_stats({t: reward[t] for t in trained}, mean_abs_advantage=mean_abs_advantage)
         else:

@@ -10,9 +10,10 @@ import pytest
 pytest.importorskip("ray")
 
 from openrlhf_mt.algo.signals import task_stats
+from openrlhf_mt.algo.updates import learns
 from openrlhf_mt.algo.weights import make_weighter
 from openrlhf_mt.config import METHOD_PRESETS, apply_method
-from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor, needs_training_signals
+from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor
 
 TASKS = ["add", "countdown", "arc"]
 
@@ -118,4 +119,4 @@ def test_every_learning_weighter_gets_the_training_signals_and_moves(method: str
     actor.observe_training(signal, signal, dict.fromkeys(TASKS, 1))
     actor.end_step()
     moved = any(abs(actor.weights()[t] - before[t]) > 1e-9 for t in TASKS)
-    assert needs_training_signals(algo) == moved == (algo.weighter not in ("uniform", "static"))
+    assert learns(algo.weighter) == moved == (algo.weighter not in ("uniform", "static"))

@@ -27,9 +27,10 @@ import ray
 from openrlhf.trainer import ppo_trainer_async
 from openrlhf.trainer.ppo_trainer import PPOTrainer
 from openrlhf.trainer.ray.ppo_actor import PolicyModelActor
+from openrlhf_mt.algo.updates import learns, needs_improvement
 from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator, scheduler_steps
 from openrlhf_mt.engines.openrlhf.improvement import ImprovementRecorder
-from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME, needs_improvement, needs_training_signals
+from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME
 
 CHECKPOINT_KEY = "openrlhf_mt"
 EVAL_SUFFIXES = ("-test", "_test", "-eval", "_eval")
@@ -152,10 +153,10 @@ class MultiTaskPolicyActor(PolicyModelActor.__ray_actor_class__):
     ) -> None:
         super().init_model_from_pretrained(strategy, pretrain, max_steps, vllm_engines)
         algo = strategy.args.mt.algo
-        if needs_training_signals(algo):
+        if learns(algo.weighter):  # the policy actor reports every optimizer step
             weights_actor = ray.get_actor(ACTOR_NAME)
             tasks = ray.get(weights_actor.get_tasks.remote())
-            measure = needs_improvement(algo)
+            measure = needs_improvement(algo.weighter)
             ImprovementRecorder(self.trainer, weights_actor, tasks, measure_improvement=measure)
 
 

@@ -30,20 +30,10 @@ import ray
 
 from openrlhf_mt.algo.signals import RewardEMA
 from openrlhf_mt.algo.updates import WeightUpdates
-from openrlhf_mt.algo.weights import WEIGHTERS, make_weighter
+from openrlhf_mt.algo.weights import make_weighter
 from openrlhf_mt.config import AlgoConfig
 
 ACTOR_NAME = "openrlhf_mt_task_weights"
-
-
-def needs_training_signals(algo: AlgoConfig) -> bool:
-    """Whether the policy actor must report every optimizer step: whenever the weights can move."""
-    return bool(WEIGHTERS[algo.weighter].reads)
-
-
-def needs_improvement(algo: AlgoConfig) -> bool:
-    """Whether the policy actor must measure I_k (a no-grad re-forward per mini-batch): IWU only."""
-    return "improvement" in WEIGHTERS[algo.weighter].reads
 
 
 class TaskWeightActor:
