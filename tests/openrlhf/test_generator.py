@@ -30,8 +30,12 @@ BATCH, ROLLOUTS, STEPS = 24, 4, 6
 class ScriptedRolloutEngine:
     """Stands in for OpenRLHF's RolloutRayActor: same method names, same response dicts, no model."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, zero_gradient_rate: dict[str, float] = ZERO_GRADIENT_RATE) -> None:
         self.rng = random.Random(seed)
+        self.zero_gradient_rate = zero_gradient_rate
+
+    def set_zero_gradient_rate(self, rates: dict[str, float]) -> None:
+        self.zero_gradient_rate = rates
 
     def get_num_unfinished_requests(self) -> int:
         return 0
@@ -41,7 +45,7 @@ class ScriptedRolloutEngine:
     ):
         task = json.loads(label)["task"]
         prompt_tokens = hf_tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        zero_gradient = self.rng.random() < ZERO_GRADIENT_RATE[task]
+        zero_gradient = self.rng.random() < self.zero_gradient_rate[task]
         rewards = [0.0] * num_samples if zero_gradient else [1.0] + [0.1] * (num_samples - 1)
         responses = []
         for reward in rewards:
@@ -64,7 +68,8 @@ class ScriptedRolloutEngine:
         return responses
 
 
-def make_generator(algo: Any, tokenizer: Any) -> Any:
+def make_generator(algo: Any, tokenizer: Any, engine: Any = None, data_parallel: int = 2) -> Any:
+    """The generator of a run with `data_parallel` DeepSpeed ranks and training micro-batches of 4."""
     from openrlhf.datasets import PromptDataset
 
     from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator
@@ -77,7 +82,12 @@ def make_generator(algo: Any, tokenizer: Any) -> Any:
             dynamic_filtering_enable=False, advantage=SimpleNamespace(is_correction_level="off")
         ),
         vllm=SimpleNamespace(enable_sleep=False),
-        train=SimpleNamespace(seed=0, num_episodes=1, batch_size=BATCH * ROLLOUTS, max_epochs=1),
+        train=SimpleNamespace(
+            seed=0, num_episodes=1, batch_size=BATCH * ROLLOUTS, max_epochs=1, micro_batch_size=4
+        ),
+        actor=SimpleNamespace(num_nodes=1, num_gpus_per_node=data_parallel),
+        ds=SimpleNamespace(ring_attn_size=1, tensor_parallel_size=1),
+        ckpt=SimpleNamespace(path=None),
         data=SimpleNamespace(
             input_key="prompt", label_key="label", apply_chat_template=False, image_key="images"
         ),
@@ -91,23 +101,22 @@ def make_generator(algo: Any, tokenizer: Any) -> Any:
     ]
     loader = SimpleNamespace(dataset=PromptDataset(rows, tokenizer, strategy))
     return MultiTaskSamplesGenerator(
-        strategy, loader, None, tokenizer, [ScriptedRolloutEngine.remote(seed=1)]
+        strategy, loader, None, tokenizer, [engine or ScriptedRolloutEngine.remote(seed=1)]
     )
 
 
 def run(algo: Any, tokenizer: Any) -> tuple[list[list[Any]], list[dict[str, float]]]:
-    """STEPS batches; the per-batch metrics as the trainer pops them from the weights actor."""
+    """STEPS batches; the per-batch metrics as the trainer reads them from each batch's record."""
     generator = make_generator(algo, tokenizer)
     batches, metrics = [], []
     try:
         for step in range(STEPS):
             samples, pass_rate, consumed, done = generator.generate_samples(max_len=64, max_new_tokens=8)
-            record = ray.get(generator.weights_actor.pop_batch.remote())
             batches.append(samples)
-            metrics.append(record["metrics"])
-            assert record["generator_state"]["batches"] == step + 1
+            metrics.append(samples.record.metrics)
+            assert generator.state_dict()["batches"] == step + 1
             assert done == (step == STEPS - 1)
-            assert pass_rate == pytest.approx(100 * (1 - sum_zero_gradient(record["metrics"]) / consumed))
+            assert pass_rate == pytest.approx(100 * (1 - sum_zero_gradient(metrics[-1]) / consumed))
     finally:
         ray.kill(ray.get_actor(ACTOR_NAME))
     return batches, metrics
@@ -173,3 +182,64 @@ def test_grpo_keeps_every_group_in_one_round(local_ray, char_tokenizer) -> None:
     batches, metrics = run(grpo, char_tokenizer)
     assert all(m["mt/rounds"] == 1 and m["mt/pass_rate"] == 100.0 for m in metrics)
     assert all(len(batch) == BATCH * ROLLOUTS for batch in batches)
+
+
+def test_short_batches_are_trimmed_to_what_the_ranks_split_and_empty_ones_are_skipped(
+    local_ray, char_tokenizer
+) -> None:
+    """One round, strict filter: "hard" is never accepted, so batches are short. 2 ranks x micro-batch 4 =
+    8 samples = 2 groups: every batch is an even number of groups. With every task zero-gradient no group
+    is accepted: the batch is skipped, counted, and its J_k rounds ride with the next batch."""
+    from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator
+
+    rates = {"easy": 0.3, "medium": 0.5, "hard": 1.0}
+    engine = ScriptedRolloutEngine.remote(seed=3, zero_gradient_rate=rates)
+    algo = dataclasses.replace(static("mt-grpo"), max_rounds=1, oversample=1.0)
+    generator = make_generator(algo, char_tokenizer, engine=engine, data_parallel=2)
+    try:
+        trimmed = 0
+        for _ in range(4):
+            samples, *_ = generator.generate_samples(max_len=64, max_new_tokens=8)
+            metrics = samples.record.metrics
+            groups = len(samples) // ROLLOUTS
+            assert 0 < groups < BATCH and groups % 2 == 0 and len(samples) % 8 == 0
+            assert metrics["mt/batch_groups"] == groups
+            assert sum(metrics[f"mt/{t}/selected_groups"] for t in TASKS) == groups
+            assert metrics["mt/hard/selected_groups"] == 0
+            assert len(samples.record.accuracy_per_round) == 1
+            trimmed += metrics["mt/trimmed_groups"]
+        assert trimmed > 0  # an odd number of accepted groups happened and was trimmed by one
+
+        ray.get(engine.set_zero_gradient_rate.remote(dict.fromkeys(TASKS, 1.0)))
+        for _ in range(2):
+            samples, _, consumed, done = generator.generate_samples(max_len=64, max_new_tokens=8)
+            assert samples == [] and consumed == BATCH and not done
+        assert generator.state_dict()["batches"] == 4  # skipped batches are not steps
+        ray.get(engine.set_zero_gradient_rate.remote(rates))
+        samples, *_ = generator.generate_samples(max_len=64, max_new_tokens=8)
+        record = samples.record
+        assert record.metrics["mt/skipped_batches"] == 2 and record.metrics["mt/empty_batches"] == 2
+        assert len(record.accuracy_per_round) == 3  # the two skipped rounds, then this batch's
+        assert record.accuracy_per_round[0] == dict.fromkeys(TASKS, 0.0)
+
+        state = generator.state_dict()  # what upstream saves with the prompt loader's state
+        resumed = MultiTaskSamplesGenerator.__new__(MultiTaskSamplesGenerator)
+        resumed.__dict__.update(generator.__dict__)
+        resumed.streams = {t: type(s)(s.size, s.seed, s.task_index) for t, s in generator.streams.items()}
+        resumed.load_state_dict(state)
+        assert resumed.state_dict() == state
+    finally:
+        ray.kill(ray.get_actor(ACTOR_NAME))
+
+
+def test_a_run_that_never_gets_a_group_accepted_stops_with_a_clear_error(local_ray, char_tokenizer) -> None:
+    from openrlhf_mt.engines.openrlhf import generator as generator_module
+
+    engine = ScriptedRolloutEngine.remote(seed=4, zero_gradient_rate=dict.fromkeys(TASKS, 1.0))
+    generator = make_generator(dataclasses.replace(static("mt-grpo"), max_rounds=1), char_tokenizer, engine)
+    try:
+        with pytest.raises(RuntimeError, match="no batch to train on in 20 attempts in a row"):
+            for _ in range(generator_module.MAX_CONSECUTIVE_EMPTY_BATCHES):
+                assert generator.generate_samples(max_len=64, max_new_tokens=8)[0] == []
+    finally:
+        ray.kill(ray.get_actor(ACTOR_NAME))

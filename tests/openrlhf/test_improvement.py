@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray")
 torch = pytest.importorskip("torch")
 pytest.importorskip("openrlhf")
 
@@ -24,7 +23,7 @@ cpu.install()  # openrlhf.models imports flash_attn, which only the bridge provi
 
 from openrlhf.models.loss import PolicyLoss  # noqa: E402
 
-from openrlhf_mt.engines.openrlhf.improvement import ImprovementRecorder  # noqa: E402
+from openrlhf_mt.engines.openrlhf.improvement import ImprovementRecorder, OptimizerWindows  # noqa: E402
 
 VOCAB, CLIP = 6, (0.2, 0.28)
 TASKS = ["add", "arc"]
@@ -43,19 +42,52 @@ class TablePolicy(torch.nn.Module):
         return torch.log_softmax(self.theta, -1)[sequences[:, 1:]]
 
 
-class ActorTrainer:
-    """The attributes of upstream's ActorPPOTrainer the recorder uses, and a training step like upstream's."""
+class FakeEngine:
+    """DeepSpeed's step boundary: its own micro-step counter unless the caller set the boundary."""
 
-    def __init__(self) -> None:
+    def __init__(self, accumulated_gradient: int) -> None:
+        self.accumulated_gradient = accumulated_gradient
+        self.micro_steps = 0
+        self.boundary: bool | None = None
+
+    def set_gradient_accumulation_boundary(self, is_boundary: bool) -> None:
+        self.boundary = is_boundary
+
+    def step_now(self) -> bool:
+        if self.boundary is None:
+            at_boundary = (self.micro_steps + 1) % self.accumulated_gradient == 0
+        else:
+            at_boundary = self.boundary
+        self.micro_steps += 1
+        return at_boundary
+
+
+class ActorTrainer:
+    """The attributes of upstream's ActorPPOTrainer the windows and the recorder use, with a training
+    step and an epoch loop like upstream's (one SGD step where the engine says the boundary is)."""
+
+    def __init__(self, accumulated_gradient: int = 2) -> None:
         self.actor = TablePolicy()
+        self.actor.model = FakeEngine(accumulated_gradient)
         self.strategy = SimpleNamespace(
-            accumulated_gradient=2, world_size=1, ring_attn_group=None, is_rank_0=lambda: True
+            accumulated_gradient=accumulated_gradient,
+            world_size=1,
+            ring_attn_group=None,
+            is_rank_0=lambda: True,
         )
         self.args = SimpleNamespace(
             actor=SimpleNamespace(eps_clip_low_high=CLIP), train=SimpleNamespace(dynamic_batch_enable=False)
         )
         self.actor_loss_fn = PolicyLoss(clip_eps_low=CLIP[0], clip_eps_high=CLIP[1])
         self.optimizer = torch.optim.SGD(self.actor.parameters(), lr=2.0)
+        self.replay_buffer: list[SimpleNamespace] = []
+        self.replay_buffer_size = 0
+        self.optimizer_steps = 0
+
+    def ppo_train(self, kl_ctl: float) -> dict:
+        for step, experience in enumerate(self.replay_buffer):
+            self.training_step(experience, kl_ctl, step)
+        return {}
 
     def training_step(self, experience: Any, kl_ctl: float, step: int, loss_batch_info: Any = None) -> dict:
         log_probs = self.actor(experience.sequences, experience.action_mask)
@@ -63,22 +95,22 @@ class ActorTrainer:
             log_probs, experience.action_log_probs, experience.advantages, action_mask=experience.action_mask
         )[0]
         loss.backward()
-        if (step + 1) % self.strategy.accumulated_gradient == 0:
+        if self.actor.model.step_now():
             self.optimizer.step()
             self.optimizer.zero_grad()
+            self.optimizer_steps += 1
         return {}
 
 
-@ray.remote(num_cpus=0)
-class Inbox:
-    def __init__(self) -> None:
-        self.received: list = []
+class Buffer(list):
+    """A replay buffer of micro-batches: one sample per micro-batch as far as the windows count."""
 
-    def observe_training(self, improvement: dict, abs_advantage_sum: dict, sample_count: dict) -> None:
-        self.received.append((improvement, abs_advantage_sum, sample_count))
+    sample_batch_size = 1
 
-    def get(self) -> list:
-        return self.received
+
+def train(trainer: ActorTrainer, batches: list[SimpleNamespace]) -> dict:
+    trainer.replay_buffer = Buffer(batches)
+    return trainer.ppo_train(0.0)
 
 
 def micro_batch(rng: np.random.Generator, tasks: list[str]) -> SimpleNamespace:
@@ -105,19 +137,13 @@ def objective(theta: np.ndarray, batch: SimpleNamespace) -> np.ndarray:
     return (per_token * mask).sum(1) / mask.sum(1)
 
 
-def test_improvement_per_task_is_the_summed_change_of_the_surrogate_over_each_optimizer_step(
-    local_ray,
-) -> None:
-    trainer, inbox = ActorTrainer(), Inbox.remote()
-    ImprovementRecorder(trainer, inbox, TASKS, measure_improvement=True)
-    rng = np.random.default_rng(0)
-    batches = [
-        micro_batch(rng, tasks) for tasks in (["add", "arc", "add"], ["arc", "arc"], ["add"], ["add", "arc"])
-    ]
+def expected_windows(trainer: ActorTrainer, windows: list[list[SimpleNamespace]]) -> list:
+    """I_k and |A| per window, by hand: each window's micro-batches, then its optimizer step."""
     expected = []
-    for window in (batches[:2], batches[2:]):
+    for window in windows:
         theta_before = trainer.actor.theta.detach().numpy().copy()
-        for step, batch in enumerate(window):
+        for step, batch in enumerate(window):  # the window's micro-batches, then one optimizer step
+            trainer.actor.model.set_gradient_accumulation_boundary(step == len(window) - 1)
             trainer.training_step(batch, 0.0, step)
         theta_after = trainer.actor.theta.detach().numpy()
         assert not np.allclose(theta_before, theta_after)  # the window's optimizer step moved the policy
@@ -130,24 +156,75 @@ def test_improvement_per_task_is_the_summed_change_of_the_surrogate_over_each_op
                 improvement[json.loads(task)["task"]] += value
                 abs_advantage[json.loads(task)["task"]].append(a)
         expected.append((improvement, abs_advantage))
-    received = ray.get(inbox.get.remote())
-    assert len(received) == 2  # one report per optimizer step (PPO mini-batch), none per micro-batch
+    return expected
+
+
+def batches(seed: int) -> list[SimpleNamespace]:
+    rng = np.random.default_rng(seed)
+    return [
+        micro_batch(rng, tasks)
+        for tasks in (["add", "arc", "add"], ["arc", "arc"], ["add"], ["add", "arc"], ["arc"])
+    ]
+
+
+def test_improvement_per_task_is_the_summed_change_of_the_surrogate_over_each_optimizer_step() -> None:
+    """5 micro-batches with 2 per optimizer step: windows [0, 1], [2, 3] and a short last one, [4]."""
+    trainer = ActorTrainer(accumulated_gradient=2)
+    windows = OptimizerWindows(trainer)
+    recorder = ImprovementRecorder(windows, TASKS, measure_improvement=True)
+    status = train(trainer, batches(0))
+    received = recorder.take_windows()
+    assert status["mt/optimizer_steps"] == 3 == trainer.optimizer_steps  # the short window stepped too
+    reference = ActorTrainer(accumulated_gradient=2)
+    micro = batches(0)
+    expected = expected_windows(reference, [micro[:2], micro[2:4], micro[4:]])
+    assert len(received) == 3  # one report per optimizer step (PPO mini-batch), none per micro-batch
     for (improvement, abs_sum, count), (want_improvement, want_abs) in zip(received, expected, strict=True):
-        assert improvement == pytest.approx(want_improvement, rel=1e-9, abs=1e-12)
-        assert abs_sum == pytest.approx({t: sum(v) for t, v in want_abs.items()}, rel=1e-6)  # |A| in float32
-        assert count == {t: len(v) for t, v in want_abs.items()}
+        assert improvement == pytest.approx(
+            {t: v for t, v in want_improvement.items() if want_abs[t]}, rel=1e-9, abs=1e-12
+        )
+        assert abs_sum == pytest.approx(
+            {t: sum(v) for t, v in want_abs.items() if v}, rel=1e-6
+        )  # |A| in float32
+        assert count == {t: len(v) for t, v in want_abs.items() if v}
         assert any(abs(v) > 1e-4 for v in improvement.values())
+    assert trainer.actor.theta.detach().numpy() == pytest.approx(reference.actor.theta.detach().numpy())
 
 
-def test_sec_needs_no_extra_forward(local_ray) -> None:
-    trainer, inbox = ActorTrainer(), Inbox.remote()
-    ImprovementRecorder(trainer, inbox, TASKS, measure_improvement=False)
+def test_a_short_window_does_not_shift_the_next_steps_boundaries() -> None:
+    """DeepSpeed's own counter would step after micro-batches 2, 4, ... of the run: after a batch of 3,
+    the next batch's first step would mix both batches' gradients. The explicit boundary keeps every
+    batch's windows its own."""
+    trainer = ActorTrainer(accumulated_gradient=2)
+    recorder = ImprovementRecorder(OptimizerWindows(trainer), TASKS, measure_improvement=False)
+    steps_per_batch = []
+    for size in (3, 4, 1):
+        before = trainer.optimizer_steps
+        train(trainer, batches(size)[:size])
+        steps_per_batch.append(trainer.optimizer_steps - before)
+        assert len(recorder.take_windows()) == steps_per_batch[-1]
+    assert steps_per_batch == [2, 2, 1]
+
+
+def test_a_step_that_ends_inside_a_window_is_an_error() -> None:
+    trainer = ActorTrainer(accumulated_gradient=2)
+    windows = OptimizerWindows(trainer)
+    recorder = ImprovementRecorder(windows, TASKS, measure_improvement=False)
+    trainer.replay_buffer = Buffer(batches(0)[:3])
+    windows.micro_batches_per_epoch = 3
+    trainer.training_step(trainer.replay_buffer[0], 0.0, 0)  # a step cut short after one micro-batch
+    with pytest.raises(RuntimeError, match="ended inside an optimizer window"):
+        recorder.take_windows()
+
+
+def test_sec_needs_no_extra_forward() -> None:
+    trainer = ActorTrainer()
+    recorder = ImprovementRecorder(OptimizerWindows(trainer), TASKS, measure_improvement=False)
     calls = []
     forward = trainer.actor.forward
     trainer.actor.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
     rng = np.random.default_rng(1)
-    for step in range(2):
-        trainer.training_step(micro_batch(rng, ["add", "arc"]), 0.0, step)
-    ((improvement, abs_sum, count),) = ray.get(inbox.get.remote())
+    train(trainer, [micro_batch(rng, ["add", "arc"]) for _ in range(2)])
+    ((improvement, abs_sum, count),) = recorder.take_windows()
     assert improvement == {} and set(abs_sum) == set(TASKS) and count == {"add": 2, "arc": 2}
     assert len(calls) == 2  # the training forwards only

@@ -1,8 +1,11 @@
-"""TaskWeightActor: what the weights do with each signal source, and an exact state round trip."""
+"""TaskWeightActor: what the weights do with each signal source, an exact state round trip, idempotent
+steps, and a restart by Ray that restores the last state from the snapshot."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 
 import numpy as np
 import pytest
@@ -18,16 +21,21 @@ from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor
 TASKS = ["add", "countdown", "arc"]
 
 
-def feed(actor: TaskWeightActor, step: int) -> None:
-    """One training step's signals, as the generator and the policy actor send them."""
+def step_signals(step: int) -> tuple[list, list]:
+    """Training step `step`'s signals: its batch's 2 rounds of accuracy, and 4 PPO optimizer steps of
+    8 samples per task with mean |A| 0.5."""
     rng = np.random.default_rng(step)
     rounds = [{t: float(rng.random()) for t in TASKS} for _ in range(2)]
-    actor.record_batch({"mt/rounds": 2.0}, {"batches": step}, rounds)
-    for _ in range(4):  # four PPO mini-batches of 8 samples per task, mean |A| 0.5
-        improvement = {t: float(rng.normal(0, 0.05)) for t in TASKS}
-        actor.observe_training(improvement, dict.fromkeys(TASKS, 4.0), dict.fromkeys(TASKS, 8))
-    actor.end_step()
-    actor.pop_batch()
+    windows = [
+        ({t: float(rng.normal(0, 0.05)) for t in TASKS}, dict.fromkeys(TASKS, 4.0), dict.fromkeys(TASKS, 8))
+        for _ in range(4)
+    ]
+    return rounds, windows
+
+
+def feed(actor: TaskWeightActor, step: int) -> dict[str, float]:
+    """Training step `step` (0-based), as the trainer sends it."""
+    return actor.apply_step(step + 1, *step_signals(step))
 
 
 def test_batch_source_matches_the_core_weighter_step_for_step() -> None:
@@ -62,12 +70,12 @@ def test_eval_source_reads_j_from_the_latest_eval_and_i_from_training() -> None:
     actor = TaskWeightActor(TASKS, algo)
     reference = make_weighter("iwu", TASKS, **algo.weighter_kwargs())
     no_improvement = dict.fromkeys(TASKS, 0.0)
-    actor.observe_training(no_improvement, dict.fromkeys(TASKS, 1.0), dict.fromkeys(TASKS, 2))
+    window = (no_improvement, dict.fromkeys(TASKS, 1.0), dict.fromkeys(TASKS, 2))
+    actor.apply_step(1, [], [window])
     assert actor.weights() == pytest.approx(dict.fromkeys(TASKS, 1 / 3))  # J = 0 before any eval, I = 0
     accuracy = {"add": 0.9, "countdown": 0.5, "arc": 0.1}
     actor.observe_eval(accuracy)
-    for _ in range(3):
-        actor.observe_training(no_improvement, dict.fromkeys(TASKS, 1.0), dict.fromkeys(TASKS, 2))
+    actor.apply_step(2, [], [window] * 3)
     for stats in [task_stats(dict.fromkeys(TASKS, 0.0), no_improvement)] + [
         task_stats(accuracy, no_improvement)
     ] * 3:
@@ -77,17 +85,15 @@ def test_eval_source_reads_j_from_the_latest_eval_and_i_from_training() -> None:
     assert weights["arc"] > weights["countdown"] > weights["add"]  # the worst task on eval gains
 
 
-def test_state_round_trip_is_exact_and_hands_the_generator_state_over_once() -> None:
+def test_state_round_trip_is_exact() -> None:
     algo = apply_method("mt-grpo")
     original = TaskWeightActor(TASKS, algo)
     for step in range(2):
         feed(original, step)
     original.observe_eval({"add": 0.7, "countdown": 0.4, "arc": 0.2})
     restored = TaskWeightActor(TASKS, algo)
-    restored.load_state_dict(original.state_dict(), {"batches": 2})
+    restored.load_state_dict(original.state_dict())
     assert restored.state_dict() == original.state_dict()
-    assert restored.take_generator_state() == {"batches": 2}
-    assert restored.take_generator_state() is None
     for step in range(2, 4):  # the same future signals give the same weights
         feed(original, step)
         feed(restored, step)
@@ -95,16 +101,19 @@ def test_state_round_trip_is_exact_and_hands_the_generator_state_over_once() -> 
     assert restored.metrics() == original.metrics()
 
 
+def test_a_step_applied_twice_changes_nothing() -> None:
+    """Ray retries a call that was in flight when the actor died: the retried step must not count twice."""
+    actor = TaskWeightActor(TASKS, apply_method("mt-grpo"))
+    first = feed(actor, 0)
+    state = actor.state_dict()
+    assert feed(actor, 0) == first and actor.state_dict() == state
+
+
 def test_state_for_other_tasks_is_refused() -> None:
     algo = apply_method("mt-grpo")
     state = TaskWeightActor(TASKS, algo).state_dict()
     with pytest.raises(ValueError, match="this run has tasks"):
         TaskWeightActor(["add", "arc"], algo).load_state_dict(state)
-
-
-def test_pop_without_a_recorded_batch_says_so() -> None:
-    with pytest.raises(RuntimeError, match="no batch was recorded"):
-        TaskWeightActor(TASKS, apply_method("grpo")).pop_batch()
 
 
 @pytest.mark.parametrize("method", sorted(METHOD_PRESETS))
@@ -115,8 +124,42 @@ def test_every_learning_weighter_gets_the_training_signals_and_moves(method: str
     actor = TaskWeightActor(TASKS, algo)
     before = actor.weights()
     signal = dict(zip(TASKS, (0.1, 0.5, 0.9), strict=True))  # different per task, so every weighter can move
-    actor.record_batch({"mt/rounds": 1.0}, {"batches": 0}, [signal])
-    actor.observe_training(signal, signal, dict.fromkeys(TASKS, 1))
-    actor.end_step()
+    actor.apply_step(1, [signal], [(signal, signal, dict.fromkeys(TASKS, 1))])
     moved = any(abs(actor.weights()[t] - before[t]) > 1e-9 for t in TASKS)
     assert learns(algo.weighter) == moved == (algo.weighter not in ("uniform", "static"))
+
+
+def test_a_killed_actor_comes_back_with_its_last_state(local_ray, tmp_path) -> None:
+    import ray
+
+    algo = apply_method("mt-grpo")
+    snapshot = str(tmp_path / "ckpt" / "weights.json")
+    actor = TaskWeightActor.spawn(TASKS, algo, snapshot, name="weights_restart_test")
+    reference = TaskWeightActor(TASKS, algo)
+    try:
+        for step in range(2):
+            ray.get(actor.apply_step.remote(step + 1, *step_signals(step)))
+            feed(reference, step)
+        ray.kill(actor, no_restart=False)  # the process dies; Ray restarts the actor
+        deadline = time.monotonic() + 60  # (calls made before the kill lands reach the old process)
+        while ray.get(actor.metrics.remote())["mt/weights_actor_restarts"] == 0:
+            assert time.monotonic() < deadline, "the weights actor did not come back"
+            time.sleep(0.1)
+        assert ray.get(actor.weights.remote()) == reference.weights()
+        metrics = ray.get(actor.apply_step.remote(3, *step_signals(2)))  # training goes on
+        feed(reference, 2)
+        assert metrics["mt/weights_actor_restarts"] == 1.0
+        assert {k: v for k, v in metrics.items() if k != "mt/weights_actor_restarts"} == {
+            k: v for k, v in reference.metrics().items() if k != "mt/weights_actor_restarts"
+        }
+    finally:
+        ray.kill(actor, no_restart=True)
+
+
+def test_a_fresh_run_never_reloads_a_stale_snapshot(tmp_path) -> None:
+    snapshot = tmp_path / "weights.json"
+    old = TaskWeightActor(TASKS, apply_method("mt-grpo"), str(snapshot))
+    feed(old, 0)
+    fresh = TaskWeightActor(TASKS, apply_method("mt-grpo"), str(snapshot))
+    assert fresh.weights() == pytest.approx(dict.fromkeys(TASKS, 1 / 3))
+    assert json.loads(snapshot.read_text()) == fresh.state_dict()  # overwritten at start

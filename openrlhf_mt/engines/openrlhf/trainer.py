@@ -3,14 +3,17 @@
     MultiTaskPPOTrainer          sync path: PPOTrainer with the MultiTaskSamplesGenerator
     MultiTaskPPOTrainerAsync     async path: PPOTrainerAsync whose generator and training actors are
       MultiTaskGenerateSamplesActor / MultiTaskTrainingActor
-    MultiTaskPolicyActor         PolicyModelActor that reports IWU's I_k (and SEC's mean |A|)
+    MultiTaskPolicyActor         PolicyModelActor with explicit optimizer-step windows, reporting IWU's
+                                 I_k (and SEC's |A|) per window in its fit status
 
 What the trainers add (MultiTaskTrainerMixin, on upstream's BasePPOTrainer hooks):
-  train_step                 the batch's mt/* metrics (from the weights actor, in batch order) and the
-                             weights actor's state after the step's updates go into the step status;
-  save_logs_and_checkpoints  the weights actor's and the generator's state ride in OpenRLHF's
-                             checkpoint client_states under "openrlhf_mt";
-  init_checkpoint_states     ... and come back on --ckpt.load_enable;
+  experience_maker           splits each batch evenly over the data-parallel ranks (EvenSplitExperienceMaker);
+  train_step                 after upstream's step, the batch's record (mt/* metrics, J_k's rounds) and the
+                             policy actor's windows go to the TaskWeightActor in one idempotent call, whose
+                             metrics join the step status;
+  save_logs_and_checkpoints  the weights actor's state rides in OpenRLHF's checkpoint client_states under
+                             "openrlhf_mt" (the generator's rides in the prompt loader's state, generator.py);
+  init_checkpoint_states     ... and comes back on --ckpt.load_enable;
   save_best_checkpoint       runs after every eval (sync and async): upstream's eval_<datasource>_pass1
                              goes to the weights actor as per-task eval accuracy.
 
@@ -26,13 +29,20 @@ import ray
 
 from openrlhf.trainer import ppo_trainer_async
 from openrlhf.trainer.ppo_trainer import PPOTrainer
+from openrlhf.trainer.ppo_utils.experience import Experience
+from openrlhf.trainer.ppo_utils.experience_maker import RemoteExperienceMaker
 from openrlhf.trainer.ray.ppo_actor import PolicyModelActor
 from openrlhf_mt.algo.updates import learns, needs_improvement
-from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator, scheduler_steps
-from openrlhf_mt.engines.openrlhf.improvement import ImprovementRecorder
+from openrlhf_mt.engines.openrlhf.generator import (
+    CHECKPOINT_KEY,
+    LoaderWithGeneratorState,
+    MultiTaskSamplesGenerator,
+    scheduler_steps,
+)
+from openrlhf_mt.engines.openrlhf.improvement import SIGNALS_KEY, ImprovementRecorder, OptimizerWindows
+from openrlhf_mt.engines.openrlhf.plan import batch_layout
 from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME
 
-CHECKPOINT_KEY = "openrlhf_mt"
 EVAL_SUFFIXES = ("-test", "_test", "-eval", "_eval")
 
 
@@ -50,11 +60,60 @@ def eval_accuracy_by_task(eval_logs: dict[str, float], tasks: list[str]) -> dict
     return accuracy
 
 
+def even_rank_chunks(num_samples: int, data_parallel: int, micro_batch: int) -> list[tuple[int, int]]:
+    """(start, end) of each rollout micro-batch so that every rank gets num_samples / data_parallel samples.
+
+    Upstream hands the micro-batch list to the ranks in equal-length runs (ceiling division), so rank r
+    gets chunks [r k, (r + 1) k): here every rank's samples are cut into the same number k of chunks of
+    at most `micro_batch` samples."""
+    if num_samples % data_parallel:
+        raise ValueError(f"{num_samples} samples do not split over {data_parallel} data-parallel ranks")
+    per_rank = num_samples // data_parallel
+    chunks_per_rank = -(-per_rank // micro_batch)
+    bounds = []
+    for rank in range(data_parallel):
+        for chunk in range(chunks_per_rank):
+            start = rank * per_rank + chunk * per_rank // chunks_per_rank
+            bounds.append((start, rank * per_rank + (chunk + 1) * per_rank // chunks_per_rank))
+    return bounds
+
+
+class EvenSplitExperienceMaker(RemoteExperienceMaker):
+    """Upstream's experience maker with the batch cut so that each data-parallel rank trains on as many
+    samples as the others (upstream cuts fixed-size micro-batches, so a batch of 3 micro-batches gives
+    two ranks 2 and 1: they then run different numbers of collectives, and hang)."""
+
+    def split_rollout_samples(self, rollout_samples: list) -> list:
+        if self.args.train.dynamic_batch_enable:  # upstream balances these by length over the ranks itself
+            return super().split_rollout_samples(rollout_samples)
+        for i, sample in enumerate(rollout_samples):
+            sample.index = [i]  # upstream's group advantage puts the rewards back in order by this index
+        pad = self.tokenizer.pad_token_id
+        data_parallel = batch_layout(self.args).data_parallel
+        return [
+            Experience.concat_experiences(rollout_samples[start:end], pad)
+            for start, end in even_rank_chunks(
+                len(rollout_samples), data_parallel, self.args.rollout.micro_batch_size
+            )
+        ]
+
+
 class MultiTaskTrainerMixin:
     """Overrides of BasePPOTrainer hooks shared by the sync trainer and the async training actor."""
 
     _weights_actor: Any = None
-    mt_generator_state: dict[str, Any] | None = None
+
+    def use_even_split(self) -> None:
+        maker = self.experience_maker
+        self.experience_maker = EvenSplitExperienceMaker(
+            maker.actor_model_group,
+            maker.critic_model_group,
+            maker.reward_model_group,
+            maker.initial_model_group,
+            maker.kl_ctl,
+            maker.strategy,
+            maker.tokenizer,
+        )
 
     @property
     def weights_actor(self) -> Any:
@@ -63,29 +122,26 @@ class MultiTaskTrainerMixin:
         return self._weights_actor
 
     def train_step(self, rollout_samples: list, global_step: int) -> tuple[dict, int]:
-        batch = ray.get(self.weights_actor.pop_batch.remote())
+        record = rollout_samples.record  # a MultiTaskBatch, from the MultiTaskSamplesGenerator
         status, global_step = super().train_step(rollout_samples, global_step)
-        ray.get(self.weights_actor.end_step.remote())
-        status.update(batch["metrics"])
-        status.update(ray.get(self.weights_actor.metrics.remote()))
-        self.mt_generator_state = batch["generator_state"]
+        windows = status.pop(SIGNALS_KEY, [])
+        status.update(record.metrics)
+        step_metrics = self.weights_actor.apply_step.remote(global_step, record.accuracy_per_round, windows)
+        status.update(ray.get(step_metrics))
         return status, global_step
 
     def save_logs_and_checkpoints(
         self, global_step: int, logs_dict: dict | None = None, client_states=None
     ) -> None:
         if client_states is not None:  # the same dict later reaches save_best_checkpoint: fill it in place
-            client_states[CHECKPOINT_KEY] = {
-                "weights": ray.get(self.weights_actor.state_dict.remote()),
-                "generator": self.mt_generator_state,
-            }
+            client_states[CHECKPOINT_KEY] = {"weights": ray.get(self.weights_actor.state_dict.remote())}
         super().save_logs_and_checkpoints(global_step, logs_dict, client_states)
 
     def init_checkpoint_states(self) -> dict:
         states = super().init_checkpoint_states()
         saved = states.get(CHECKPOINT_KEY)
         if saved is not None:
-            ray.get(self.weights_actor.load_state_dict.remote(saved["weights"], saved["generator"]))
+            ray.get(self.weights_actor.load_state_dict.remote(saved["weights"]))
         return states
 
     def save_best_checkpoint(self, eval_metrics: dict, global_step: int, client_states=None) -> None:
@@ -107,7 +163,9 @@ class MultiTaskPPOTrainer(MultiTaskTrainerMixin, PPOTrainer.__ray_actor_class__)
         self.samples_generator = MultiTaskSamplesGenerator(
             strategy, self.prompts_dataloader, self.eval_dataloader, self.tokenizer, self.vllm_engines
         )
+        self.prompts_dataloader = LoaderWithGeneratorState(self.prompts_dataloader, self.samples_generator)
         self._weights_actor = self.samples_generator.weights_actor
+        self.use_even_split()
 
     def get_max_steps(self) -> int:
         return scheduler_steps(self.args, self.samples_generator.episode_length)
@@ -120,6 +178,7 @@ class MultiTaskGenerateSamplesActor(ppo_trainer_async.GenerateSamplesActor.__ray
         self.samples_generator = MultiTaskSamplesGenerator(
             strategy, self.prompts_dataloader, self.eval_dataloader, upstream.tokenizer, vllm_engines
         )
+        self.prompts_dataloader = LoaderWithGeneratorState(self.prompts_dataloader, self.samples_generator)
 
     def get_max_steps(self) -> int:
         return scheduler_steps(self.args, self.samples_generator.episode_length)
@@ -131,6 +190,7 @@ class MultiTaskTrainingActor(MultiTaskTrainerMixin, ppo_trainer_async.TrainingAc
     # seen with Ray 2.55); called from a method defined here, they work.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.use_even_split()
 
     def broadcast_to_vllm(self) -> None:
         super().broadcast_to_vllm()
@@ -152,12 +212,17 @@ class MultiTaskPolicyActor(PolicyModelActor.__ray_actor_class__):
         self, strategy: Any, pretrain: str, max_steps=None, vllm_engines=None
     ) -> None:
         super().init_model_from_pretrained(strategy, pretrain, max_steps, vllm_engines)
+        windows = OptimizerWindows(self.trainer)
+        self.recorder = None
         algo = strategy.args.mt.algo
-        if learns(algo.weighter):  # the policy actor reports every optimizer step
-            weights_actor = ray.get_actor(ACTOR_NAME)
-            tasks = ray.get(weights_actor.get_tasks.remote())
-            measure = needs_improvement(algo.weighter)
-            ImprovementRecorder(self.trainer, weights_actor, tasks, measure_improvement=measure)
+        if learns(algo.weighter):  # the weights learn from every optimizer step's signals
+            tasks = ray.get(ray.get_actor(ACTOR_NAME).get_tasks.remote())
+            self.recorder = ImprovementRecorder(windows, tasks, needs_improvement(algo.weighter))
+
+    def fit(self, kl_ctl: float = 0) -> dict:
+        status = super().fit(kl_ctl)
+        status[SIGNALS_KEY] = self.recorder.take_windows() if self.recorder is not None else []
+        return status
 
 
 def launch_classes() -> dict[str, Any]:

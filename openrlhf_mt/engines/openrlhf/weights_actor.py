@@ -1,16 +1,19 @@
 """The task weights of a run, in one named Ray actor that every other actor can reach.
 
-    actor = TaskWeightActor.spawn(tasks, algo)     # named, get-if-exists; 0.1 CPU, no GPU
+    actor = TaskWeightActor.spawn(tasks, algo, snapshot_path)   # named, get-if-exists; 0.1 CPU, no GPU
     z = ray.get(actor.weights.remote())
 
 Who talks to it:
-  - the samples generator (trainer actor, or the async generator actor): reads the weights before each
-    batch, then `record_batch(metrics, generator_state, accuracy_per_round)` once the batch is built;
-  - the policy actor's rank 0: `observe_training(improvement, abs_advantage_sum, sample_count)` after
-    each PPO mini-batch's optimizer step (IWU's I_k; SEC's |A| sums and counts), summed over the ranks;
-  - the trainer: `pop_batch()` for the batch it trains (same order as recorded, so in the async
-    path the metrics and generator state stay with their batch), `end_step()`, `observe_eval(...)`,
-    and `state_dict()` / `load_state_dict()` for OpenRLHF's checkpoints.
+  - the samples generator (the trainer actor, or the async generator actor) reads the weights before
+    building each batch; it writes nothing;
+  - the trainer, and only the trainer, changes its state: `apply_step(step, accuracy_per_round, windows)`
+    once per training step, with the trained batch's per-round accuracies (J_k's EMA steps, as the
+    released code, once per generation round) and the policy actor's per-optimizer-step signals (IWU's
+    I_k, SEC's sums of |A| and sample counts, summed over the data-parallel ranks);
+    `observe_eval(accuracy)` after each evaluation; `state_dict()` / `load_state_dict()` for OpenRLHF's
+    checkpoints.
+Because J_k steps when a batch is trained (not when it is generated), the state saved with checkpoint N
+holds exactly batches 1..N also in async mode, where the generator runs a batch ahead.
 
 When the weighter steps and on what is the core's `algo.updates.WeightUpdates`, as in the local engine.
 The signal source (`algo.signal_source`) decides what J_k is (MTGRPO_SPEC.md §2):
@@ -18,11 +21,18 @@ The signal source (`algo.signal_source`) decides what J_k is (MTGRPO_SPEC.md §2
          generation round (released code);
   eval:  the task's latest eval accuracy (0 until its first eval).
 I_k is the summed surrogate improvement from the policy actor either way.
+
+Fault tolerance: Ray restarts the actor if its process dies (max_restarts=-1) and retries the calls that
+were in flight (max_task_retries=-1). After every change the actor writes its state to `snapshot_path`
+(JSON, replaced atomically); a restarted actor reloads it, counts the restart (`mt/weights_actor_restarts`)
+and logs it. `apply_step` is idempotent per step, so a retried call never applies a step twice.
 """
 
 from __future__ import annotations
 
-import collections
+import json
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,24 +44,47 @@ from openrlhf_mt.algo.weights import make_weighter
 from openrlhf_mt.config import AlgoConfig
 
 ACTOR_NAME = "openrlhf_mt_task_weights"
+SNAPSHOT_NAME = "openrlhf_mt_task_weights.json"
+
+logger = logging.getLogger(__name__)
+
+# One PPO optimizer step's signals, summed over the data-parallel ranks:
+# (I_k per task, sum of |A| per task, sample count per task).
+Window = tuple[Mapping[str, float], Mapping[str, float], Mapping[str, int]]
 
 
 class TaskWeightActor:
-    def __init__(self, tasks: Sequence[str], algo: AlgoConfig) -> None:
+    def __init__(self, tasks: Sequence[str], algo: AlgoConfig, snapshot_path: str | None = None) -> None:
         self.tasks = list(tasks)
         self.algo = algo
+        self.snapshot_path = snapshot_path
         self.weighter = make_weighter(algo.weighter, self.tasks, **algo.weighter_kwargs())
         self.reward_ema = RewardEMA(self.tasks, decay=algo.j_ema_decay)
         self.eval_accuracy: dict[str, float] = {}
         self.updates = WeightUpdates(self.weighter, self.reward_signal, algo.update_every)
-        self.batches: collections.deque[dict[str, Any]] = collections.deque()
-        self.generator_state: dict[str, Any] | None = None
+        self.applied_step = 0  # the last training step whose signals were applied
+        self.restarts = 0
+        if self.was_restarted():
+            self.restarts = self.restore_snapshot() + 1
+            logger.warning(
+                f"TaskWeightActor was restarted by Ray (restart {self.restarts}); state after step "
+                f"{self.applied_step} restored from {snapshot_path}"
+            )
+        self.save_snapshot()  # a fresh run overwrites a stale snapshot before anything could reload it
+
+    @staticmethod
+    def was_restarted() -> bool:
+        if not ray.is_initialized() or ray.get_runtime_context().get_actor_id() is None:
+            return False  # a plain object (tests, the driver), not a Ray actor
+        return ray.get_runtime_context().was_current_actor_reconstructed
 
     @classmethod
-    def spawn(cls, tasks: Sequence[str], algo: AlgoConfig, name: str = ACTOR_NAME) -> Any:
+    def spawn(
+        cls, tasks: Sequence[str], algo: AlgoConfig, snapshot_path: str | None = None, name: str = ACTOR_NAME
+    ) -> Any:
         """The run's weights actor: created by the first caller, looked up by the others."""
-        remote_cls = ray.remote(num_cpus=0.1, num_gpus=0)(cls)
-        actor = remote_cls.options(name=name, get_if_exists=True).remote(list(tasks), algo)
+        remote_cls = ray.remote(num_cpus=0.1, num_gpus=0, max_restarts=-1, max_task_retries=-1)(cls)
+        actor = remote_cls.options(name=name, get_if_exists=True).remote(list(tasks), algo, snapshot_path)
         found = ray.get(actor.get_tasks.remote())
         if found != list(tasks):
             raise RuntimeError(
@@ -59,7 +92,7 @@ class TaskWeightActor:
             )
         return actor
 
-    # -- what the generator reads and writes --------------------------------------------------------
+    # -- what the generator reads ------------------------------------------------------------------
 
     def get_tasks(self) -> list[str]:
         return self.tasks
@@ -67,44 +100,29 @@ class TaskWeightActor:
     def weights(self) -> dict[str, float]:
         return self.weighter.weights()
 
-    def record_batch(
-        self,
-        metrics: Mapping[str, float],
-        generator_state: Mapping[str, Any],
-        accuracy_per_round: Sequence[Mapping[str, float]],
-    ) -> None:
-        """A batch was built: queue its metrics and the generator state after it; step J_k's EMA."""
-        for accuracy in accuracy_per_round:  # the released code: one EMA step per generation round
-            self.reward_ema.update(accuracy)
-        self.batches.append({"metrics": dict(metrics), "generator_state": dict(generator_state)})
+    # -- what the trainer sends --------------------------------------------------------------------
 
-    def take_generator_state(self) -> dict[str, Any] | None:
-        """The generator state restored from a checkpoint (once), or None for a fresh run."""
-        state, self.generator_state = self.generator_state, None
-        return state
+    def apply_step(
+        self, step: int, accuracy_per_round: Sequence[Mapping[str, float]], windows: Sequence[Window]
+    ) -> dict[str, float]:
+        """Training step `step`: J_k's EMA over its batch's rounds, then one observation per optimizer step.
 
-    # -- what the trainer and the policy actor send -------------------------------------------------
-
-    def pop_batch(self) -> dict[str, Any]:
-        if not self.batches:
-            raise RuntimeError("TaskWeightActor.pop_batch: no batch was recorded by the samples generator")
-        return self.batches.popleft()
-
-    def observe_training(
-        self,
-        improvement: Mapping[str, float],
-        abs_advantage_sum: Mapping[str, float],
-        sample_count: Mapping[str, int],
-    ) -> None:
-        """One PPO mini-batch's per-task I_k, sum of |A| and sample count (summed over the ranks)."""
-        self.updates.observe_minibatch(improvement, abs_advantage_sum, sample_count)
-
-    def end_step(self) -> None:
-        self.updates.end_step()
+        Returns the step's metrics. A step that was already applied (a call Ray retried after a restart)
+        changes nothing."""
+        if step > self.applied_step:
+            for accuracy in accuracy_per_round:  # the released code: one EMA step per generation round
+                self.reward_ema.update(accuracy)
+            for improvement, abs_advantage_sum, sample_count in windows:
+                self.updates.observe_minibatch(improvement, abs_advantage_sum, sample_count)
+            self.updates.end_step()
+            self.applied_step = step
+            self.save_snapshot()
+        return self.metrics()
 
     def observe_eval(self, accuracy: Mapping[str, float]) -> None:
         """Per-task eval accuracy (upstream's eval_<datasource>_pass1): J_k when signal_source is eval."""
         self.eval_accuracy.update(accuracy)
+        self.save_snapshot()
 
     def reward_signal(self) -> dict[str, float]:
         """J_k: the EMA of batch accuracy, or the latest eval accuracy (0 for a task not evaluated yet)."""
@@ -112,11 +130,14 @@ class TaskWeightActor:
             return {t: self.eval_accuracy.get(t, 0.0) for t in self.tasks}
         return self.reward_ema.values()
 
-    # -- logging and checkpoints ----------------------------------------------------------------------
+    # -- logging, checkpoints, snapshots ---------------------------------------------------------------
 
     def metrics(self) -> dict[str, float]:
-        """Weights after this step's updates, J_k, and the weighter's diagnostics, as mt/<task>/<name>."""
-        out = {"mt/weight_updates": float(self.updates.num_updates)}
+        """Weights after the last step's updates, J_k, and the weighter's diagnostics, as mt/<task>/<name>."""
+        out = {
+            "mt/weight_updates": float(self.updates.num_updates),
+            "mt/weights_actor_restarts": float(self.restarts),
+        }
         for task, value in self.weighter.weights().items():
             out[f"mt/{task}/next_weight"] = value
         for task, value in self.reward_ema.values().items():
@@ -135,11 +156,11 @@ class TaskWeightActor:
             "reward_ema": self.reward_ema.state_dict(),
             "eval_accuracy": dict(self.eval_accuracy),
             "num_updates": self.updates.num_updates,
+            "applied_step": self.applied_step,
+            "restarts": self.restarts,
         }
 
-    def load_state_dict(
-        self, state: Mapping[str, Any], generator_state: Mapping[str, Any] | None = None
-    ) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if list(state["tasks"]) != self.tasks:
             raise ValueError(
                 f"checkpoint holds task weights for {state['tasks']}, this run has tasks {self.tasks}"
@@ -148,4 +169,24 @@ class TaskWeightActor:
         self.reward_ema.load_state_dict(state["reward_ema"])
         self.eval_accuracy = dict(state["eval_accuracy"])
         self.updates.num_updates = int(state["num_updates"])
-        self.generator_state = dict(generator_state) if generator_state is not None else None
+        self.applied_step = int(state["applied_step"])
+        self.restarts = int(state["restarts"])
+        self.save_snapshot()
+
+    def restore_snapshot(self) -> int:
+        """Load the last snapshot, if there is one; the number of restarts it had counted."""
+        if not (self.snapshot_path and os.path.exists(self.snapshot_path)):
+            return 0
+        with open(self.snapshot_path) as file:
+            self.load_state_dict(json.load(file))
+        return self.restarts
+
+    def save_snapshot(self) -> None:
+        """The state as JSON at `snapshot_path`, written whole or not at all (what a restart reloads)."""
+        if not self.snapshot_path:
+            return
+        os.makedirs(os.path.dirname(os.path.abspath(self.snapshot_path)), exist_ok=True)
+        temporary = f"{self.snapshot_path}.tmp"
+        with open(temporary, "w") as file:
+            json.dump(self.state_dict(), file)
+        os.replace(temporary, self.snapshot_path)
