@@ -1,3 +1,3 @@
 #!/usr/bin/env bash
-# Paper Exp2: mt-grpo (--mt.lam 0.1). See openrlhf_paper.sh for MODEL, DATA, OUT, GPUS.
-OUT="${OUT:-runs/exp2_mt_grpo_lam0.1}" exec "$(dirname "$0")/openrlhf_paper.sh" exp2 mt-grpo --mt.lam 0.1 "$@"
+# Paper Exp2: mt-grpo (--mt.lam 0.1; RPS from step 10, as released). See openrlhf_paper.sh for MODEL, DATA, OUT, GPUS.
+OUT="${OUT:-runs/exp2_mt_grpo_lam0.1}" exec "$(dirname "$0")/openrlhf_paper.sh" exp2 mt-grpo --mt.lam 0.1 --mt.ratio_from_step 10 "$@"

@@ -66,6 +66,12 @@ class AlgoConfig:
     eta: float = _opt(1e-2, "η of the regularised variant (weighter=reg)", min=0.0)
     sec_alpha: float = _opt(0.5, "SEC bandit: Q_k EMA step α", gt=0.0, max=1.0)
     sec_temperature: float = _opt(0.2, "SEC bandit: softmax temperature T", gt=0.0)
+    sec_absent_arms: str = _choice(
+        "decay",
+        ("decay", "keep"),
+        "SEC bandit: an arm with no sample in the step steps with mean|Â| = 0 (decay, released code) or "
+        "keeps its value (keep)",
+    )
     update_every: str = _choice(
         "minibatch",
         ("minibatch", "step"),
@@ -76,11 +82,29 @@ class AlgoConfig:
 
     filter_mode: str = _choice(
         "strict",
-        ("strict", "lenient", "none"),
-        "zero-gradient filter: strict (drop all-correct and none-correct groups), lenient (drop zero "
-        "spread), none (keep every group, GRPO)",
+        ("strict", "lenient", "zero_spread", "none"),
+        "zero-gradient filter: strict (drop all-correct and none-correct groups), lenient (drop all-0 and "
+        "all-correct groups, released code), zero_spread (drop any constant group, paper text), none (GRPO)",
     )
-    preserve_ratio: bool = _opt(True, "ratio-preserving refill (RPS+AAS); false: task-blind DAPO refill")
+    preserve_ratio: bool = _opt(True, "ratio-preserving refill (RPS); false: task-blind DAPO refill")
+    acceptance_aware: bool = _opt(
+        True, "AAS: inflate each task's share of a round by 1/(1-ρ_k) (released: Exp. 2 scripts only)"
+    )
+    ratio_from_step: int = _opt(
+        1, "RPS from this training step on (task-blind refill before; released Exp. 2 and REG: 10)", min=1
+    )
+    refill: str = _choice(
+        "released",
+        ("released", "deficit"),
+        "RPS rounds after the first: shares z·m until B groups are accepted, then deficit shares "
+        "(released), or deficit shares from round 2 (deficit, the paper's Algorithm 2)",
+    )
+    round_counts: str = _choice(
+        "largest_remainder",
+        ("largest_remainder", "iid"),
+        "a round's prompts per task: largest-remainder apportionment of its shares, or i.i.d. draws "
+        "(iid, as the released code)",
+    )
     oversample: float = _opt(3.0, "M_os: prompts drawn per round = oversample × batch size", gt=0.0)
     max_rounds: int = _opt(10, "N_rs: generation rounds per step, the first included", min=1)
     max_inflation: float = _opt(5.0, "M_acc: cap on the acceptance-aware inflation 1/(1-ρ_k)", min=1.0)
@@ -107,7 +131,11 @@ class AlgoConfig:
             },
             "strict": {**logit_step, "weight_decay": self.weight_decay},
             "reg": {**logit_step, "lam": self.lam, "eta": self.eta},
-            "sec": {"alpha": self.sec_alpha, "temperature": self.sec_temperature},
+            "sec": {
+                "alpha": self.sec_alpha,
+                "temperature": self.sec_temperature,
+                "absent_arms": self.sec_absent_arms,
+            },
         }[self.weighter]
 
     def sampler_kwargs(self) -> dict[str, Any]:
@@ -120,6 +148,10 @@ class AlgoConfig:
             "filter_mode": self.filter_mode,
             "preserve_ratio": self.preserve_ratio,
             "reuse_max_age": self.reuse_max_age,
+            "acceptance_aware": self.acceptance_aware,
+            "ratio_from_step": self.ratio_from_step,
+            "refill": self.refill,
+            "round_counts": self.round_counts,
         }
 
 

@@ -1,7 +1,9 @@
 """Ratio-preserving batch building (MTGRPO_SPEC.md §3, Algorithm 2), and the baselines' batch building.
 
     sampler = RatioPreservingSampler(tasks, batch_size, oversample=3.0, max_rounds=10, max_inflation=5.0,
-                                     rho_decay=0.9, filter_mode="strict", preserve_ratio=True, seed=0)
+                                     rho_decay=0.9, filter_mode="strict", preserve_ratio=True, seed=0,
+                                     acceptance_aware=True, ratio_from_step=1, refill="released",
+                                     round_counts="largest_remainder")
     groups, info = sampler.build_batch(weights, generate)
         weights:  dict task -> weight (the weighter's weights(); renormalised here)
         generate: generate(counts: dict[str, int]) -> list[Group]; the engine draws counts[task] fresh
@@ -18,22 +20,25 @@ Modes (MTGRPO_SPEC.md §6):
     preserve_ratio=False, filter "strict"/"lenient"  DAPO: task-blind filter-and-refill, same M_os and N_rs
     filter_mode="none"                               plain GRPO: one round of exactly n_k prompts per task
 
-RPS, one step:
+RPS, one step (from step `ratio_from_step` on; before it, the task-blind refill below with AAS's shares):
   1. Desired post-filter counts n ~ Multinomial(B, z).
   2. Inflation m_k = min(1 / max(1 - rho_k, 0.01), M_acc) from the tracked zero-gradient rate rho_k,
-     recomputed before every round from the latest rho.
+     recomputed before every round from the latest rho (acceptance_aware=False: m_k = 1).
   3. Round 1: M_os * B prompts with shares proportional to z_k m_k.
   4. Deficit d_k = max(n_k - accepted_k, 0). While sum d > 0 and rounds < N_rs (round 1 counts):
-     M_os * B more prompts with shares proportional to d_k m_k (tasks in deficit only).
+     M_os * B more prompts with shares proportional to d_k m_k (tasks in deficit only); with
+     refill="released", rounds keep the shares z_k m_k of step 3 until B groups are accepted in all, and
+     switch to d_k m_k only then (the released trainer, docs/parity.md).
   5. After each round, rho_k <- decay rho_k + (1 - decay) * (the round's zero-gradient fraction of task k),
      for the tasks that generated in that round (rho starts at 0).
   6. More than B accepted: keep up to n_k per task at random, then fill to B at random from the rest.
      Fewer: return what there is; info.shortfall says how many are missing (a task whose groups are all
      zero-gradient "runs dry" and yields a short batch, never an endless loop).
-  A round's share vector becomes integer prompt counts that sum exactly to round(M_os * B) by largest
-  remainder (the released code's deterministic apportionment; ties go to the earlier task).
-DAPO, one step: rounds of round(M_os * B) prompts apportioned by z, until >= B accepted or N_rs rounds;
-  then a random subset of B. rho is tracked the same way (reported, not used).
+  A round's share vector becomes integer prompt counts that sum exactly to round(M_os * B): by largest
+  remainder (round_counts="largest_remainder", ties to the earlier task: less variance than the released
+  code), or by i.i.d. task draws, a multinomial (round_counts="iid", as the released code draws them).
+DAPO, one step: rounds of round(M_os * B) prompts with shares z, until >= B accepted or N_rs rounds;
+  then a random subset of B. rho is tracked the same way (reported, not used by DAPO).
 
 The replay buffer (reuse_max_age > 0; RPS only; 0, the default, is the paper's behaviour): accepted groups
 not selected in step 6 are kept per task (at most reuse_capacity per task, default B) for up to
@@ -60,6 +65,8 @@ from openrlhf_mt.algo.types import Group, check_state_tasks
 
 Generate = Callable[[dict[str, int]], list[Group]]
 MIN_ACCEPTANCE = 0.01  # the released code floors 1 - rho_k here before inverting it
+REFILLS = ("released", "deficit")
+ROUND_COUNTS = ("largest_remainder", "iid")
 
 
 @dataclass
@@ -163,6 +170,10 @@ class RatioPreservingSampler:
         reuse_max_age: int = 0,
         reuse_capacity: int | None = None,
         correct: float = 1.0,
+        acceptance_aware: bool = True,
+        ratio_from_step: int = 1,
+        refill: str = "released",
+        round_counts: str = "largest_remainder",
     ) -> None:
         self.tasks = tuple(tasks)
         self.index = {task: i for i, task in enumerate(self.tasks)}
@@ -181,6 +192,14 @@ class RatioPreservingSampler:
                 ">= 0",
             ),
             ("correct", correct, math.isfinite(correct), "finite"),
+            (
+                "ratio_from_step",
+                ratio_from_step,
+                int(ratio_from_step) == ratio_from_step >= 1,
+                "an integer >= 1",
+            ),
+            ("refill", refill, refill in REFILLS, f"one of {', '.join(REFILLS)}"),
+            ("round_counts", round_counts, round_counts in ROUND_COUNTS, f"one of {', '.join(ROUND_COUNTS)}"),
         ):
             if not ok:
                 raise ValueError(f"RatioPreservingSampler: {name} must be {allowed}, got {value}")
@@ -193,6 +212,8 @@ class RatioPreservingSampler:
         self.oversample, self.max_inflation = float(oversample), float(max_inflation)
         self.rho_decay, self.correct = float(rho_decay), float(correct)
         self.filter_mode, self.preserve_ratio = filter_mode, preserve_ratio
+        self.acceptance_aware, self.ratio_from_step = bool(acceptance_aware), int(ratio_from_step)
+        self.refill, self.round_counts = refill, round_counts
         self.round_size = round(self.oversample * self.batch_size)
         self.rng = np.random.default_rng(seed)
         self.rho = np.zeros(len(self.tasks))
@@ -226,10 +247,11 @@ class RatioPreservingSampler:
             accuracy_per_round.append(self.per_task_ratio(result.num_correct, result.num_rollouts))
 
         rounds = 0
+        preserve_ratio = self.preserve_ratio and self.step >= self.ratio_from_step
         if self.filter_mode == "none":
             run_round(desired)
             rounds = 1
-        elif self.preserve_ratio:
+        elif preserve_ratio:
             for k, task in enumerate(self.tasks if self.replay.enabled else ()):
                 entries = self.replay.take(task, int(desired[k]), self.step)
                 pool.add(
@@ -243,19 +265,23 @@ class RatioPreservingSampler:
                     shares = z * inflation
                     if self.replay.enabled:  # quotas partly filled from the buffer (see the module doc)
                         shares *= np.where(desired > 0, deficit / np.maximum(desired, 1), 1.0)
-                    counts = apportion(round(self.oversample * deficit.sum()), shares)
+                    counts = self.round_task_counts(round(self.oversample * deficit.sum()), shares)
+                elif self.refill == "released" and accepted.sum() < self.batch_size:
+                    counts = self.round_task_counts(self.round_size, z * inflation)
                 else:  # line 5: only tasks in deficit
-                    counts = apportion(self.round_size, deficit * inflation)
+                    counts = self.round_task_counts(self.round_size, deficit * inflation)
                 run_round(counts)
                 rounds += 1
                 deficit = np.maximum(desired - accepted, 0)
-        else:
+        else:  # DAPO; or MT-GRPO before ratio_from_step, whose rounds keep AAS's shares as released
+            shares = z * self.inflation() if self.preserve_ratio else z
             while accepted.sum() < self.batch_size and rounds < self.max_rounds:
-                run_round(apportion(self.round_size, z))
+                run_round(self.round_task_counts(self.round_size, shares))
                 rounds += 1
+                shares = z * self.inflation() if self.preserve_ratio else z
 
         pool_task, pool_born = pool.arrays()
-        chosen = self.select(pool, pool_task, pool_born, desired)
+        chosen = self.select(pool, pool_task, pool_born, desired, preserve_ratio)
         chosen = chosen[self.rng.permutation(len(chosen))]  # mixed order: consecutive mini-batches mix tasks
         batch = list(map(pool.groups.__getitem__, chosen.tolist()))
         selected = np.bincount(pool_task[chosen], minlength=num_tasks)
@@ -299,8 +325,16 @@ class RatioPreservingSampler:
         return {task: n / d for task, n, d in pairs if d}
 
     def inflation(self) -> np.ndarray:
-        """Algorithm 2, line 2 (AAS): m_k = min(1 / max(1 - rho_k, 0.01), M_acc)."""
+        """Algorithm 2, line 2 (AAS): m_k = min(1 / max(1 - rho_k, 0.01), M_acc); 1 without AAS."""
+        if not self.acceptance_aware:
+            return np.ones(len(self.tasks))
         return np.minimum(1.0 / np.maximum(1.0 - self.rho, MIN_ACCEPTANCE), self.max_inflation)
+
+    def round_task_counts(self, total: int, shares: np.ndarray) -> np.ndarray:
+        """Algorithm 2, lines 3 and 5: how many of a round's `total` prompts each task gets."""
+        if self.round_counts == "iid":
+            return self.rng.multinomial(total, shares / shares.sum())
+        return apportion(total, shares)
 
     def generate_and_filter(self, counts: np.ndarray, generate: Generate) -> Round:
         """Algorithm 2, lines 3-5: generate counts[k] groups of task k, drop zero-gradient ones, track rho."""
@@ -345,7 +379,12 @@ class RatioPreservingSampler:
         )
 
     def select(
-        self, pool: Pool, pool_task: np.ndarray, pool_born: np.ndarray, desired: np.ndarray
+        self,
+        pool: Pool,
+        pool_task: np.ndarray,
+        pool_born: np.ndarray,
+        desired: np.ndarray,
+        preserve_ratio: bool,
     ) -> np.ndarray:
         """Algorithm 2, line 6: indices of at most B pool groups; quotas first (RPS), else task-blind (DAPO).
 
@@ -353,7 +392,7 @@ class RatioPreservingSampler:
         meaningful: build_batch shuffles them."""
         if len(pool_task) <= self.batch_size:
             return np.arange(len(pool_task))
-        if not self.preserve_ratio:
+        if not preserve_ratio:
             return self.rng.permutation(len(pool_task))[: self.batch_size]
         # each task's groups in a random order (a shuffle, then a stable sort by task): the first n_k of
         # task k are its quota; the fill is a uniform draw from all the groups left over

@@ -17,8 +17,8 @@ The rules, whichever engine calls:
                     as in the released code.
   sec               one bandit step per training step, whatever `every` says, on each task's mean |Â| over
                     the samples it trained on in that step (sample-weighted across mini-batches, and across
-                    data-parallel ranks when the engine sums them first); only tasks that had samples move
-                    (an arm that was not pulled keeps its value).
+                    data-parallel ranks when the engine sums them first); only tasks that had samples are
+                    passed, and the weighter's `absent_arms` says what the others do (released: decay).
   uniform, static   never.
 Nothing is pending at a step boundary, so a checkpoint taken between steps needs no state from here.
 """

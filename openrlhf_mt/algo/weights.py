@@ -13,7 +13,7 @@ Every weighter has the same surface, so engines never branch on the method:
     IWUWeighter(tasks, lr=0.025, lam=0.2, improvement_clip=0.1, weight_decay=0.0, optimizer="sgd")
     StrictWeighter(tasks, lr=0.025, weight_decay=0.0, optimizer="sgd")
     RegularizedWeighter(tasks, lr=0.025, eta=1e-2, lam=1.0, optimizer="sgd")
-    SECWeighter(tasks, alpha=0.5, temperature=0.2)
+    SECWeighter(tasks, alpha=0.5, temperature=0.2, absent_arms="decay")
 
 Which TaskStats field each one reads: IWU reads `reward` (J_k) and `improvement` (I_k); strict and reg read
 `reward`; SEC reads `mean_abs_advantage`; uniform and static read nothing (they still validate the stats).
@@ -420,20 +420,30 @@ class RegularizedWeighter(LogitDescentWeighter):
         return [self.lam * s.reward for s in stats]
 
 
+SEC_ABSENT_ARMS = ("decay", "keep")
+
+
 class SECWeighter(TaskWeighter):
-    """SEC bandit baseline: Q_k <- (1 - alpha) Q_k + alpha mean|A|_k for present tasks, z = softmax(Q / T)."""
+    """SEC bandit baseline: Q_k <- (1 - alpha) Q_k + alpha mean|A|_k, z = softmax(Q / T).
+
+    An arm with no sample in the batch (absent from `stats`): "decay" (the released code, priority.py
+    BanditPriority.update) steps it with mean|A| = 0, so its Q shrinks by (1 - alpha); "keep" leaves it."""
 
     name = "sec"
     reads = ("mean_abs_advantage",)
     update_every = "step"  # the bandit steps once per training step (algo/updates.py)
 
-    def __init__(self, tasks: Sequence[str], alpha: float = 0.5, temperature: float = 0.2) -> None:
+    def __init__(
+        self, tasks: Sequence[str], alpha: float = 0.5, temperature: float = 0.2, absent_arms: str = "decay"
+    ) -> None:
         super().__init__(tasks)
         if not 0 < alpha <= 1:
             raise ValueError(f"sec weighter: alpha must be in (0, 1], got {alpha}")
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"sec weighter: temperature must be > 0, got {temperature}")
-        self.alpha, self.temperature = float(alpha), float(temperature)
+        if absent_arms not in SEC_ABSENT_ARMS:
+            raise ValueError(f"sec weighter: absent_arms must be one of {', '.join(SEC_ABSENT_ARMS)}")
+        self.alpha, self.temperature, self.absent_arms = float(alpha), float(temperature), absent_arms
         self.values = [0.0] * len(self.tasks)
 
     def distribution(self) -> list[float]:
@@ -441,12 +451,15 @@ class SECWeighter(TaskWeighter):
         return softmax(self.values, self.temperature)
 
     def update(self, stats: Mapping[str, TaskStats]) -> dict[str, float]:
-        """SEC: Q_k <- (1 - alpha) Q_k + alpha * mean|A|_k for the tasks in `stats`."""
+        """SEC: Q_k <- (1 - alpha) Q_k + alpha * mean|A|_k (0 for an absent arm under "decay")."""
         self.check_stats(stats)
-        for task, task_stats in stats.items():
+        observed = {task: task_stats.mean_abs_advantage for task, task_stats in stats.items()}
+        if self.absent_arms == "decay":
+            observed = {task: observed.get(task, 0.0) for task in self.tasks}
+        for task, mean_abs_advantage in observed.items():
             i = self.index[task]
-            self.values[i] = (1 - self.alpha) * self.values[i] + self.alpha * task_stats.mean_abs_advantage
-        self.last_update = {"value": {task: self.values[self.index[task]] for task in stats}}
+            self.values[i] = (1 - self.alpha) * self.values[i] + self.alpha * mean_abs_advantage
+        self.last_update = {"value": {task: self.values[self.index[task]] for task in observed}}
         return self.weights()
 
     def state_dict(self) -> dict[str, Any]:

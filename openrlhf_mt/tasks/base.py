@@ -10,7 +10,9 @@ import abc
 import enum
 import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 Row = dict[str, str]
 
@@ -34,6 +36,52 @@ class Grade(enum.Enum):
         if self is Grade.WELL_FORMED and train:
             return FORMAT_REWARD
         return 0.0
+
+
+@dataclass(frozen=True)
+class RewardOptions:
+    """Deliberate departures from the released scorers (docs/parity.md); the defaults are the released code.
+
+    Chosen per task by a query on its name, e.g. ``countdown-medium?newline=ignore&format_credit=valid``:
+      newline        released: a response ending in a newline has an empty last line, so no answer;
+                     ignore: the answer is read from the last non-blank line
+      format_credit  any_box (released): any boxed answer, even empty or unparseable, earns 0.1;
+                     valid: only a boxed answer with a value (countdown) or non-blank (zebra, arc) does
+    """
+
+    newline: str = "released"
+    format_credit: str = "any_box"
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "newline": ("released", "ignore"),
+        "format_credit": ("any_box", "valid"),
+    }
+
+    @classmethod
+    def from_task_name(cls, name: str) -> RewardOptions:
+        """The options in the query of a task name (``base?key=value&...``); TaskDataError if malformed."""
+        query = name.partition("?")[2]
+        try:
+            pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+        except ValueError:
+            raise TaskDataError(
+                f"task {name!r}: reward options must look like '?key=value&key=value'"
+            ) from None
+        options = dict(pairs)
+        for key, value in options.items():
+            if key not in cls.CHOICES:
+                raise TaskDataError(
+                    f"task {name!r}: unknown reward option {key!r}; allowed: {', '.join(cls.CHOICES)}"
+                )
+            if value not in cls.CHOICES[key]:
+                raise TaskDataError(
+                    f"task {name!r}: reward option {key}={value!r}; allowed: {', '.join(cls.CHOICES[key])}"
+                )
+        return cls(**options)
+
+    @property
+    def ignore_trailing_whitespace(self) -> bool:
+        return self.newline == "ignore"
 
 
 def encode_label(task: str, truth: Mapping[str, Any]) -> str:
@@ -64,6 +112,8 @@ class Task(abc.ABC):
 
     #: ground-truth keys every label of this task must carry
     truth_keys: tuple[str, ...] = ()
+    #: whether the task name may carry RewardOptions (``name?key=value``)
+    takes_reward_options: ClassVar[bool] = False
 
     def __init__(self, name: str, description: str) -> None:
         self.name = name

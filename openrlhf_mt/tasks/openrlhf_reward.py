@@ -10,7 +10,9 @@ the cause: so this function never raises; a failed sample scores 0 and counts in
 
 Each sample is routed by the ``"task"`` field of its label. The response is the query after the prompt
 (the query starts with the decoded prompt; else the text after the prompt's last 64 characters; else
-the whole query), without trailing special tokens such as ``</s>`` or ``<|im_end|>``.
+the whole query), without the special tokens at its very end such as ``</s>`` or ``<|im_end|>``. Whitespace
+before them is kept: the released scorer reads the decoded text with its special tokens, so a response
+ending in ``"\n<|endoftext|>"`` has an empty last line there, and here too (docs/parity.md).
 """
 
 from __future__ import annotations
@@ -34,9 +36,8 @@ _PROMPT_TAIL_CHARS = 64
 
 
 def strip_trailing_special_tokens(text: str, limit: int = 16) -> str:
-    """`text` without the special tokens (up to `limit`) and whitespace at its end."""
+    """`text` without the special tokens (up to `limit`) that end it; whitespace is kept."""
     for _ in range(limit):
-        text = text.rstrip()
         start = text.rfind("<", max(0, len(text) - _MAX_SPECIAL_TOKEN_CHARS))
         if start < 0 or not _SPECIAL_TOKEN.fullmatch(text, start):
             break

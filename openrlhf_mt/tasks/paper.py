@@ -12,8 +12,11 @@ Prompts, generator parameters and ground truth replicate the paper's test sets
 - arc: reasoning-gym ``arc_1d`` of length 10/20/30/40 with 3 train examples, the paper's ``\\boxed{}``
   instruction; label ``{"target": "<cells separated by spaces>"}``.
 
-Rewards: train 1 / 0.1 / 0, eval 1 / 0. "Well formed but wrong" (0.1) means: a ``\\boxed{}`` on the last
-line holding a valid arithmetic expression (countdown) or any non-blank text (zebra, arc).
+Rewards: train 1 / 0.1 / 0, eval 1 / 0, as the released scorers give them (docs/parity.md): no answer (see
+``extract.last_boxed_answer``) scores 0, any boxed answer at least 0.1, a correct one 1.0. Correct means, for
+countdown, the released check (``arithmetic.grade_countdown``); for zebra and arc, equal to the target after
+``lower()`` and ``strip()`` of both. A task name may carry reward options (``base.RewardOptions``):
+``countdown-medium?newline=ignore&format_credit=valid``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from openrlhf_mt.tasks.arithmetic import grade_countdown
-from openrlhf_mt.tasks.base import Grade, Task
+from openrlhf_mt.tasks.base import Grade, RewardOptions, Task
 from openrlhf_mt.tasks.countdown_solver import solve_countdown
 from openrlhf_mt.tasks.extract import last_boxed_answer
 from openrlhf_mt.tasks.reasoning_gym_utils import ARC_ITEM_TIMEOUT_S, generate_entries
@@ -67,13 +70,14 @@ def boxed(answer: str) -> str:
     return f"\\boxed{{{answer}}}"
 
 
-def grade_exact_match(answer: str | None, target: str) -> Grade:
-    """Case-insensitive exact match after stripping surrounding whitespace; a blank answer is invalid."""
-    if answer is None or not answer.strip():
+def grade_exact_match(answer: str | None, target: str, format_credit: str = "any_box") -> Grade:
+    """The released zebra/arc check: ``answer.lower().strip() == target.lower().strip()``; no answer is
+    INVALID, and so is a blank one with format_credit="valid"."""
+    if answer is None or (format_credit == "valid" and not answer.strip()):
         return Grade.INVALID
     answer, target = answer.strip(), target.strip()
-    # casefold() changes a length by at most 3x; skipping hopeless comparisons bounds the work.
-    if len(answer) <= 3 * len(target) and answer.casefold() == target.casefold():
+    # lower() never shortens a string, so a longer answer cannot match (and is not lowered at all)
+    if len(answer) <= len(target.lower()) and answer.lower() == target.lower():
         return Grade.CORRECT
     return Grade.WELL_FORMED
 
@@ -83,10 +87,15 @@ class ReasoningGymPaperTask(Task):
 
     dataset: str
     item_timeout_s: float | None = None
+    takes_reward_options = True
 
     def __init__(self, name: str, description: str, config: dict[str, Any]) -> None:
         super().__init__(name, description)
         self.config = config
+        self.reward_options = RewardOptions.from_task_name(name)
+
+    def answer(self, response: str) -> str | None:
+        return last_boxed_answer(response, self.reward_options.ignore_trailing_whitespace)
 
     def examples(self, seed: int, start: int, stop: int) -> list[tuple[str, dict[str, Any]]]:
         entries = generate_entries(self.dataset, self.config, seed, start, stop, self.item_timeout_s)
@@ -100,7 +109,9 @@ class ReasoningGymPaperTask(Task):
         return {"target": entry["answer"]}
 
     def grade(self, response: str, truth: Mapping[str, Any]) -> Grade:
-        return grade_exact_match(last_boxed_answer(response), str(truth["target"]))
+        return grade_exact_match(
+            self.answer(response), str(truth["target"]), self.reward_options.format_credit
+        )
 
     def reference_response(self, label: str | Mapping[str, Any]) -> str | None:
         return boxed(str(self.truth(label)["target"]))
@@ -120,7 +131,8 @@ class CountdownTask(ReasoningGymPaperTask):
         return {"numbers": list(entry["metadata"]["numbers"]), "target": int(entry["metadata"]["target"])}
 
     def grade(self, response: str, truth: Mapping[str, Any]) -> Grade:
-        return grade_countdown(last_boxed_answer(response), truth["numbers"], truth["target"])
+        credit = self.reward_options.format_credit
+        return grade_countdown(self.answer(response), truth["numbers"], truth["target"], credit)
 
     def reference_response(self, label: str | Mapping[str, Any]) -> str | None:
         truth = self.truth(label)

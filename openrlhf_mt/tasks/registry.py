@@ -66,8 +66,12 @@ def get_task(name: str) -> Task:
     if not isinstance(name, str) or not name.strip():
         raise TaskDataError(f"task name must be a non-empty string, got {name!r}")
     name = name.strip()
-    if name in _FACTORIES:
-        return _checked(name, _FACTORIES[name](name))
+    base, _, options = name.partition("?")
+    if base in _FACTORIES:
+        task = _checked(name, _FACTORIES[base](name))
+        if options and not task.takes_reward_options:
+            raise TaskDataError(f"task {name!r}: {base!r} takes no reward options")
+        return task
     if name.startswith("rg:"):
         from openrlhf_mt.tasks.reasoning_gym_task import make_reasoning_gym_task
 

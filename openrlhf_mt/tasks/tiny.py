@@ -107,7 +107,7 @@ class TinyCountdown(Task):
         return pairs
 
     def grade(self, response: str, truth: Mapping[str, Any]) -> Grade:
-        return grade_countdown(_answer(response), truth["numbers"], truth["target"])
+        return grade_countdown(_answer(response), truth["numbers"], truth["target"], format_credit="valid")
 
     def reference_response(self, label: str | Mapping[str, Any]) -> str | None:
         truth = self.truth(label)

@@ -19,20 +19,22 @@ from openrlhf_mt.algo.types import Group, TaskStats
 
 
 @pytest.mark.parametrize(
-    ("rewards", "strict", "lenient"),
+    ("rewards", "strict", "lenient", "zero_spread"),
     [
-        ([1.0, 1.0, 1.0], True, True),  # all correct
-        ([0.0, 0.0], True, True),  # none correct
-        ([0.1, 0.1, 0.1], True, True),  # format credit only: no correct rollout
-        ([0.0, 0.1, 0.1], True, False),  # 0 / 0.1 mix: strict drops it, lenient keeps it (it has spread)
-        ([1.0, 0.1, 0.0], False, False),
-        ([1.0, 0.0], False, False),
-        ([0.5], True, True),  # one rollout never has a gradient
+        ([1.0, 1.0, 1.0], True, True, True),  # all correct
+        ([0.0, 0.0], True, True, True),  # none correct
+        # format credit only: the released lenient filter keeps it (its test is "all 0 or all 1")
+        ([0.1, 0.1, 0.1], True, False, True),
+        ([0.0, 0.1, 0.1], True, False, False),  # 0 / 0.1 mix: strict drops it, the others keep it
+        ([1.0, 0.1, 0.0], False, False, False),
+        ([1.0, 0.0], False, False, False),
+        ([0.5], True, False, True),
     ],
 )
-def test_filter_modes_match_the_spec(rewards, strict, lenient):
+def test_filter_modes_match_the_spec(rewards, strict, lenient, zero_spread):
     assert is_zero_gradient(rewards, "strict") is strict
     assert is_zero_gradient(rewards, "lenient") is lenient
+    assert is_zero_gradient(rewards, "zero_spread") is zero_spread
     assert is_zero_gradient(rewards, "none") is False
 
 
@@ -43,7 +45,8 @@ def test_strict_uses_the_correct_threshold():
 
 def test_bad_filter_input_is_a_clear_error():
     with pytest.raises(
-        ValueError, match="unknown zero-gradient filter mode 'loose'; allowed: strict, lenient, none"
+        ValueError,
+        match="unknown zero-gradient filter mode 'loose'; allowed: strict, lenient, zero_spread, none",
     ):
         is_zero_gradient([1.0, 0.0], "loose")
     with pytest.raises(ValueError, match="group 1 has no rewards"):
@@ -55,11 +58,13 @@ def test_bad_filter_input_is_a_clear_error():
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.lists(st.sampled_from([0.0, 0.1, 0.5, 1.0, 2.0]), min_size=1, max_size=9), max_size=20),
-    st.sampled_from(["strict", "lenient"]),
+    st.sampled_from(["strict", "lenient", "zero_spread"]),
 )
 def test_batched_mask_equals_a_per_group_reference(groups, mode):
     def reference(rewards):
         if mode == "lenient":
+            return all(r == 0 for r in rewards) or all(r >= 1.0 for r in rewards)
+        if mode == "zero_spread":
             return len(set(rewards)) == 1
         return all(r >= 1.0 for r in rewards) or all(r < 1.0 for r in rewards)
 
@@ -81,6 +86,7 @@ def test_reward_summary_equals_a_per_group_reference(groups, correct):
     summary = summarize_rewards(groups, correct)
     assert summary.sizes.tolist() == [len(g) for g in groups]
     assert summary.num_correct.tolist() == [sum(r >= correct for r in g) for g in groups]
+    assert summary.num_zero.tolist() == [sum(r == 0 for r in g) for g in groups]
     assert summary.no_spread.tolist() == [len(set(g)) == 1 for g in groups]
 
 

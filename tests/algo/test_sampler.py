@@ -217,7 +217,7 @@ def test_bad_weights_are_clear_errors(weights, message):
         ({"oversample": 0.5}, "oversample must be >= 1"),
         ({"max_rounds": 2.5}, "max_rounds must be an integer >= 1, got 2.5"),
         ({"rho_decay": 1.0}, "rho_decay must be in \\[0, 1\\)"),
-        ({"filter_mode": "dapo"}, "allowed: strict, lenient, none"),
+        ({"filter_mode": "dapo"}, "allowed: strict, lenient, zero_spread, none"),
         ({"reuse_max_age": 1, "preserve_ratio": False}, "reuse_max_age > 0 needs preserve_ratio=True"),
     ],
 )
@@ -309,7 +309,7 @@ def test_line_6_selection_probabilities(desired, preserve_ratio, expected):
     counts = np.zeros(len(pool_task))
     draws = 20_000
     for _ in range(draws):
-        chosen = sampler.select(pool, pool_task, np.zeros_like(pool_task), np.array(desired))
+        chosen = sampler.select(pool, pool_task, np.zeros_like(pool_task), np.array(desired), preserve_ratio)
         assert len(set(chosen.tolist())) == len(chosen) == 10
         counts[chosen] += 1
     for k, probability in enumerate(expected):  # binomial sd <= 0.0035 per group: 0.012 is > 3 sd

@@ -63,14 +63,16 @@ def test_sec_steps_once_per_step_on_the_sample_weighted_mean_abs_advantage(every
     assert updates.num_updates == 1
 
 
-def test_sec_leaves_tasks_without_samples_alone():
+@pytest.mark.parametrize(("absent_arms", "c_after"), [("decay", 0.125), ("keep", 0.25)])
+def test_sec_arms_without_samples_decay_as_released_or_keep(absent_arms, c_after):
     reward = Reward()
-    updates = WeightUpdates(make_weighter("sec", TASKS), reward)
+    updates = WeightUpdates(make_weighter("sec", TASKS, absent_arms=absent_arms), reward)
     updates.observe_minibatch({}, {"a": 2.0, "c": 1.0}, {"a": 2, "c": 2})
     updates.end_step()
     updates.observe_minibatch({}, {"a": 0.0}, {"a": 2})  # a's groups now all have zero advantage
     updates.end_step()
-    assert updates.weighter.values == pytest.approx([0.25, 0.0, 0.25])  # a decays, b never moved, c kept
+    # a: 0.5 -> 0.25 (|Â| 0); b: never sampled, stays 0; c: 0.25, then halved (decay) or kept (keep)
+    assert updates.weighter.values == pytest.approx([0.25, 0.0, c_after])
 
 
 @pytest.mark.parametrize("name", ["uniform", "static"])

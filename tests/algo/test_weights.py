@@ -118,9 +118,16 @@ def test_sec_bandit_by_hand():
     # Q = [0.4, 0.2, 0] -> Q/T = [2, 1, 0]
     expected = np.exp([2.0, 1.0, 0.0]) / np.exp([2.0, 1.0, 0.0]).sum()
     np.testing.assert_allclose(list(w.weights().values()), expected, atol=1e-15)
-    w.update({"a": TaskStats(0, mean_abs_advantage=0.0)})  # only a moves: Q_a = 0.2
-    expected = np.exp([1.0, 1.0, 0.0]) / np.exp([1.0, 1.0, 0.0]).sum()
+    w.update({"a": TaskStats(0, mean_abs_advantage=0.0)})  # b is absent: released code steps it with 0
+    expected = np.exp([1.0, 0.5, 0.0]) / np.exp([1.0, 0.5, 0.0]).sum()  # Q = [0.2, 0.1, 0]
     np.testing.assert_allclose(list(w.weights().values()), expected, atol=1e-15)
+    kept = SECWeighter(TASKS, alpha=0.5, temperature=0.2, absent_arms="keep")
+    kept.update({"a": TaskStats(0, mean_abs_advantage=0.8), "b": TaskStats(0, mean_abs_advantage=0.4)})
+    kept.update({"a": TaskStats(0, mean_abs_advantage=0.0)})  # only a moves: Q = [0.2, 0.2, 0]
+    expected = np.exp([1.0, 1.0, 0.0]) / np.exp([1.0, 1.0, 0.0]).sum()
+    np.testing.assert_allclose(list(kept.weights().values()), expected, atol=1e-15)
+    with pytest.raises(ValueError, match="absent_arms must be one of decay, keep"):
+        SECWeighter(TASKS, absent_arms="freeze")
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

@@ -81,7 +81,7 @@ def test_yaml_then_method_then_overrides(tmp_path):
         (
             "",
             ["algo.filter_mode=loose"],
-            r"algo.filter_mode: unknown value 'loose'; allowed: strict, lenient, none",
+            r"algo.filter_mode: unknown value 'loose'; allowed: strict, lenient, zero_spread, none",
         ),
         ("method: ppo\n", [], r"method: unknown value 'ppo'; allowed: grpo, dapo"),
         ("rollout:\n  prompts_per_step: 2.5\n", [], r"rollout.prompts_per_step: expected an integer"),

@@ -219,7 +219,7 @@ def test_every_paper_example_script_parses(tmp_path, monkeypatch: pytest.MonkeyP
         (tmp_path / exp).mkdir()
         (tmp_path / exp / "train.jsonl").write_text("")
     scripts = sorted(examples.glob("exp[12]_*.sh"))
-    assert len(scripts) == 16  # Exp. 1: 9 runs, Exp. 2: 7 runs
+    assert len(scripts) == 22  # Exp. 1: 11 runs, Exp. 2: 11 runs (as released, plus the two ablations)
     for script in scripts:
         exp = script.name[:4]
         env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "DATA": str(tmp_path / exp)}
@@ -231,3 +231,21 @@ def test_every_paper_example_script_parses(tmp_path, monkeypatch: pytest.MonkeyP
         assert args.mt.algo.filter_mode == (
             "strict" if exp == "exp1" else "lenient"
         ) or args.mt.method.endswith("grpo")
+        _check_released_settings(script.stem, args)
+
+
+def _check_released_settings(name: str, args: argparse.Namespace) -> None:
+    """The released launch scripts' settings (docs/parity.md), script by script."""
+    algo, method = args.mt.algo, args.mt.method
+    assert algo.acceptance_aware is name.startswith("exp2")  # AAS: Exp. 2 scripts only
+    released_rps_from_10 = method == "mt-grpo-reg" or (name.startswith("exp2") and method == "mt-grpo")
+    assert algo.ratio_from_step == (10 if released_rps_from_10 else 1), name
+    if name.startswith("exp2_mt_grpo_lam"):
+        assert algo.improvement_clip == (0.1 if name.endswith("lam0.3") else 0.2), name
+    if method == "sec-dapo":
+        assert algo.max_rounds == 10, name
+    if method == "grpo-iwu":
+        assert algo.lam == 0.25
+    if method == "mt-grpo-reg":
+        assert algo.eta == float(name.rpartition("eta")[2]), name
+    assert tuple(args.actor.adam.betas) == (0.9, 0.999) and args.actor.adam.weight_decay == 0.01

@@ -84,7 +84,9 @@ def test_response_split_when_decoding_changed_the_prompt():
             queries.append(prompt[:20].replace(" ", "  ") + prompt[20:] + answer + "</s></s>")
         for query in queries:
             assert reward_func([query], [prompt], [row["label"]])["rewards"].tolist() == [1.0]
-    assert reward_module.split_response("PROMPT answer <|endoftext|>\n</s>", "PROMPT") == " answer"
+    assert reward_module.split_response("PROMPT answer<|endoftext|></s>", "PROMPT") == " answer"
+    # whitespace before the final special tokens stays: the released scorer sees it too
+    assert reward_module.split_response("PROMPT answer \n<|endoftext|>", "PROMPT") == " answer \n"
     assert reward_module.strip_trailing_special_tokens("x<｜end▁of▁sentence｜>") == "x"
     assert reward_module.strip_trailing_special_tokens("a <b>") == "a <b>"
 

@@ -79,13 +79,14 @@ def test_correct_answers_score_one_and_misplaced_or_altered_answers_do_not(rows)
             variants_correct = [answer, f"  {answer.upper()} ", answer.title()]
         cases = [(f"Some reasoning.\nSo the answer is \\boxed{{{v}}}", 1.0, 1.0) for v in variants_correct]
         cases += [
-            (f"Some reasoning.\nThe answer: \\boxed{{{answer}}}.\n\n", 1.0, 1.0),  # trailing blank lines
+            (f"Some reasoning.\nThe answer: \\boxed{{{answer}}}.", 1.0, 1.0),
+            (f"Some reasoning.\nThe answer: \\boxed{{{answer}}}.\n", 0.0, 0.0),  # an empty last line
             (f"\\boxed{{{answer}}}\nI hope this helps.", 0.0, 0.0),  # not on the last line
             (f"Some reasoning.\nThe answer is {answer}", 0.0, 0.0),  # unboxed
             (f"\\boxed{{{_altered(task.name, label, answer)}}}", 0.1, 0.0),  # altered
             (f"\\boxed{{{answer}}} or maybe \\boxed{{{_altered(task.name, label, answer)}}}", 0.1, 0.0),
             (f"\\boxed{{{_altered(task.name, label, answer)}}} no, \\boxed{{{answer}}}", 1.0, 1.0),
-            ("\\boxed{}", 0.0, 0.0),
+            ("\\boxed{}", 0.1, 0.0),  # an empty box still earns the format credit
             (f"\\boxed{{{answer}", 0.0, 0.0),  # unbalanced
         ]
         for response, train, evaluation in cases:
@@ -105,9 +106,11 @@ def test_countdown_spec_rules_on_paper_rows(rows):
             (f"\\boxed{{({answer})*1}}", 0.1),  # a number that is not given
             (f"\\boxed{{({answer})*{label['numbers'][0]}}}", 0.1),  # a given number used twice
             (f"\\boxed{{{answer}+0*({answer})}}", 0.1),  # every number used twice, value still right
-            (f"\\boxed{{{answer} = {label['target']}}}", 0.0),  # '=' is not allowed
-            (f"\\boxed{{{decimal}}}", 0.0),  # only digits: no decimal point
-            (f"\\boxed{{{answer}/0}}", 0.0),  # division by zero
+            (f"\\boxed{{{answer} = {label['target']}}}", 0.1),  # '=' is not allowed: format credit only
+            (f"\\boxed{{{decimal}}}", 0.1),  # "7.0" is the digit runs 7 and 0: a number too many
+            (f"\\boxed{{{answer}/0}}", 0.1),  # division by zero still earns the format credit
+            (f"\\boxed{{{answer}}}\n", 0.0),  # a trailing newline leaves an empty last line
+            (f"\\boxed{{{answer}}}\r", 1.0),  # \r is not a line end
         ]:
             assert task.score(response, row["label"]) == expected, response
 
