@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command: makes .venv if missing, installs dev + local + the CPU-installable part
-# of the OpenRLHF stack, then runs ruff and pytest. Re-runnable; extra arguments go to pytest.
+# of the OpenRLHF stack, then runs ruff, the GPU stack's pin check and pytest. Re-runnable; extra
+# arguments go to pytest.
+#   bash scripts/test.sh              ruff, the GPU pins, the default suite (under 10 minutes on 2 cores)
+#   bash scripts/test.sh tests/algo   ruff, then pytest on what you name
+#   bash scripts/test.sh --cluster    the opt-in simulations: a 2-node SLURM cluster (tests/cluster) and
+#                                     the full end-to-end set (one rank, async, dry run); about 15 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -9,10 +14,16 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "[test] ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check . >/dev/null || { "$VENV/bin/ruff" format --diff . | head -50; exit 1; }
-if [ $# -gt 0 ]; then
+if [ "${1:-}" = "--cluster" ]; then
+  shift
+  echo "[test] cluster simulations (SLURM shim + 2 Ray nodes; 1-rank, async and dry-run end to end)"
+  OPENRLHF_MT_CLUSTER_SIM=1 OPENRLHF_MT_E2E_FULL=1 "$VENV/bin/python" -m pytest tests/cluster tests/openrlhf/test_e2e.py "$@"
+elif [ $# -gt 0 ]; then
   echo "[test] pytest $*"
   "$VENV/bin/python" -m pytest "$@"
 else
+  echo "[test] the GPU stack's pins resolve together (pip dry run, metadata only)"
+  bash scripts/check_gpu_pins.sh "$VENV/bin/python"
   # The OpenRLHF tests run Ray, vLLM and DeepSpeed, which leave process-wide state (atexit handlers,
   # CUDA/CPU bridges) behind: they get a pytest process of their own, after everything else.
   echo "[test] pytest (all but tests/openrlhf)"

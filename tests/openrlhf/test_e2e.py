@@ -12,14 +12,14 @@ one comes empty (a reward blackout, blackout_reward.py): about 3 min on 2 cores 
 
 from __future__ import annotations
 
-import ast
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from openrlhf_mt.engines.openrlhf.smoke_check import check_runs, report, step_status
 
 pytest.importorskip("openrlhf")
 pytest.importorskip("vllm")
@@ -41,12 +41,6 @@ def run(args: list[str], log: Path, **env_vars: str) -> str:
     text = log.read_text()
     assert done.returncode == 0, text[-3000:]
     return text
-
-
-def step_status(log: str) -> dict[int, dict]:
-    """global step -> the status dict upstream logs ("✨ Global step N: {...}")."""
-    found = re.findall(r"Global step (\d+): (\{.*\})", log)
-    return {int(step): ast.literal_eval(status) for step, status in found}
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +135,15 @@ def test_two_ranks_with_short_and_empty_batches_then_resume(
     assert {f"train/mt/{t}/weight" for t in TASKS} <= tags
     assert {f"eval/eval_{t}_pass1" for t in TASKS} <= tags  # per-task eval at step 2, scored 1 / 0
 
-    resumed = step_status(
-        run(
-            two_ranks(tiny_policy, data, tmp_path, "--mt.max_steps", "4", "--ckpt.load_enable"),
-            tmp_path / "run2.log",
-            **blackout,
-        )
+    resumed_log = run(
+        two_ranks(tiny_policy, data, tmp_path, "--mt.max_steps", "4", "--ckpt.load_enable"),
+        tmp_path / "run2.log",
+        **blackout,
     )
+    resumed = step_status(resumed_log)
     assert sorted(resumed) == [4]
+    checks = check_runs((tmp_path / "run1.log").read_text(), resumed_log)  # what gpu_smoke.sh checks
+    assert all(check.passed for check in checks), report(checks)
     assert [resumed[4][f"mt/{t}/weight"] for t in TASKS] == pytest.approx(
         [first[3][f"mt/{t}/next_weight"] for t in TASKS], abs=1e-12
     )
@@ -202,14 +197,25 @@ def tensorboard_tags(directory: Path) -> set[str]:
 
 
 @full
-def test_async_trainer_with_zero3(tiny_policy: Path, data: Path, tmp_path: Path) -> None:
-    args = train_ray(tiny_policy, data, tmp_path, "--mt.max_steps", "2", "--train.async_enable")
-    args[args.index("--ds.zero_stage") + 1] = "3"
-    status = step_status(run(args, tmp_path / "async.log"))
-    assert sorted(status) == [1, 2]
-    assert all(s["rollout/num_samples"] == 6 * 4 for s in status.values())
-    assert status[2]["mt/weight_updates"] > 0
+def test_async_trainer_with_zero3_resumes_with_the_weights_of_an_uninterrupted_run(
+    tiny_policy: Path, data: Path, tmp_path: Path
+) -> None:
+    """The async generator runs one batch ahead: batch b is built with the weights after step b - 2, in an
+    uninterrupted run and across a resume alike (the checkpoint keeps them), and J_k steps only for
+    trained batches, so checkpoint N holds batches 1..N."""
+    args = flag(train_ray(tiny_policy, data, tmp_path, "--train.async_enable"), "--ds.zero_stage", "3")
+    first = step_status(run([*args, "--mt.max_steps", "2"], tmp_path / "async.log"))
+    assert sorted(first) == [1, 2]
+    assert all(s["rollout/num_samples"] == 6 * 4 for s in first.values())
+    assert first[2]["mt/weight_updates"] > 0
+    assert [first[2][f"mt/{t}/weight"] for t in TASKS] == pytest.approx([1 / 3] * 3, abs=1e-15)  # step 0's
     assert (tmp_path / "ckpt" / "_actor" / "global_step2").is_dir()
+    resumed = step_status(run([*args, "--mt.max_steps", "4", "--ckpt.load_enable"], tmp_path / "resumed.log"))
+    assert sorted(resumed) == [3, 4]
+    for step, after in ((3, first[1]), (4, first[2])):
+        assert [resumed[step][f"mt/{t}/weight"] for t in TASKS] == pytest.approx(
+            [after[f"mt/{t}/next_weight"] for t in TASKS], abs=1e-12
+        )
 
 
 @full

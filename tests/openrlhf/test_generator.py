@@ -83,7 +83,12 @@ def make_generator(algo: Any, tokenizer: Any, engine: Any = None, data_parallel:
         ),
         vllm=SimpleNamespace(enable_sleep=False),
         train=SimpleNamespace(
-            seed=0, num_episodes=1, batch_size=BATCH * ROLLOUTS, max_epochs=1, micro_batch_size=4
+            async_enable=False,
+            seed=0,
+            num_episodes=1,
+            batch_size=BATCH * ROLLOUTS,
+            max_epochs=1,
+            micro_batch_size=4,
         ),
         actor=SimpleNamespace(num_nodes=1, num_gpus_per_node=data_parallel),
         ds=SimpleNamespace(ring_attn_size=1, tensor_parallel_size=1),
@@ -105,6 +110,14 @@ def make_generator(algo: Any, tokenizer: Any, engine: Any = None, data_parallel:
     )
 
 
+def trained(generator: Any, samples: Any) -> Any:
+    """What the trainer does with a batch the weights actor sees: apply its step (no training signals)."""
+    ray.get(
+        generator.weights_actor.apply_step.remote(generator.batches, samples.record.accuracy_per_round, [])
+    )
+    return samples
+
+
 def run(algo: Any, tokenizer: Any) -> tuple[list[list[Any]], list[dict[str, float]]]:
     """STEPS batches; the per-batch metrics as the trainer reads them from each batch's record."""
     generator = make_generator(algo, tokenizer)
@@ -112,7 +125,7 @@ def run(algo: Any, tokenizer: Any) -> tuple[list[list[Any]], list[dict[str, floa
     try:
         for step in range(STEPS):
             samples, pass_rate, consumed, done = generator.generate_samples(max_len=64, max_new_tokens=8)
-            batches.append(samples)
+            batches.append(trained(generator, samples))
             metrics.append(samples.record.metrics)
             assert generator.state_dict()["batches"] == step + 1
             assert done == (step == STEPS - 1)
@@ -200,6 +213,7 @@ def test_short_batches_are_trimmed_to_what_the_ranks_split_and_empty_ones_are_sk
         trimmed = 0
         for _ in range(4):
             samples, *_ = generator.generate_samples(max_len=64, max_new_tokens=8)
+            trained(generator, samples)
             metrics = samples.record.metrics
             groups = len(samples) // ROLLOUTS
             assert 0 < groups < BATCH and groups % 2 == 0 and len(samples) % 8 == 0

@@ -163,3 +163,20 @@ def test_a_fresh_run_never_reloads_a_stale_snapshot(tmp_path) -> None:
     fresh = TaskWeightActor(TASKS, apply_method("mt-grpo"), str(snapshot))
     assert fresh.weights() == pytest.approx(dict.fromkeys(TASKS, 1 / 3))
     assert json.loads(snapshot.read_text()) == fresh.state_dict()  # overwritten at start
+
+
+def test_the_generator_reads_the_weights_after_the_step_its_lag_allows() -> None:
+    """Async (lag 1): batch b is built with the weights after step b - 2, kept through checkpoints."""
+    actor = TaskWeightActor(TASKS, apply_method("mt-grpo"), lag=1)
+    initial = actor.weights_after(0)
+    assert initial == pytest.approx(dict.fromkeys(TASKS, 1 / 3)) and actor.weights_after(1) is None
+    feed(actor, 0)
+    after_1 = actor.weights()
+    assert actor.weights_after(0) == initial and actor.weights_after(1) == after_1
+    feed(actor, 1)
+    assert actor.weights_after(1) == after_1 and actor.weights_after(2) == actor.weights()
+    with pytest.raises(RuntimeError, match=r"only steps \[1, 2\] are kept \(lag 1\)"):
+        actor.weights_after(0)
+    restored = TaskWeightActor(TASKS, apply_method("mt-grpo"), lag=1)
+    restored.load_state_dict(json.loads(json.dumps(actor.state_dict())))  # as the snapshot file holds it
+    assert restored.weights_after(1) == after_1 and restored.state_dict() == actor.state_dict()

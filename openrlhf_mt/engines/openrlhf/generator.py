@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ logger = init_logger(__name__)
 CHECKPOINT_KEY = "openrlhf_mt"
 # A run that cannot get one group accepted in this many batches in a row stops with an error.
 MAX_CONSECUTIVE_EMPTY_BATCHES = 20
+WAIT_FOR_WEIGHTS_SECONDS = 600
 
 
 @dataclass
@@ -128,7 +130,9 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         self.empty_batches = 0  # batches trimmed to nothing, over the run
         self.skipped_since_last = 0  # ... since the last batch that was handed out
         self.pending_rounds: list[dict[str, float]] = []  # J_k rounds of those skipped batches
-        self.weights_actor = TaskWeightActor.spawn(self.tasks, self.algo, snapshot_path(self.args))
+        # async: the generator runs this many batches ahead of the trainer (upstream's queue of batches)
+        self.lag = getattr(self.args.train, "async_queue_size", 1) if self.args.train.async_enable else 0
+        self.weights_actor = TaskWeightActor.spawn(self.tasks, self.algo, snapshot_path(self.args), self.lag)
 
     # -- state (rides in upstream's checkpoint with the prompt loader's, see LoaderWithGeneratorState) ----
 
@@ -164,7 +168,7 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         An empty list means "nothing to train on, call again" (upstream's loops skip it)."""
         if self.batches >= self.total_batches:  # e.g. resumed at the end: upstream's loop then stops
             return [], None, 0, True
-        weights = ray.get(self.weights_actor.weights.remote())
+        weights = self.weights_for_next_batch()
         if self.mt.dry_run:
             prompts = {t: len(p) for t, p in self.prompts_of_task.items()}
             steps = scheduler_steps(self.args, self.episode_length)
@@ -202,6 +206,17 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         self.pending_rounds, self.skipped_since_last = [], 0
         experiences = [experience for group in groups for experience in group.payload]
         return MultiTaskBatch(experiences, record), pass_rate, len(generated), episode_done
+
+    def weights_for_next_batch(self) -> dict[str, float]:
+        """The weights after training step (batches so far - lag): the trainer has always applied that step
+        by the time upstream lets the generator start this batch; the wait is a safeguard."""
+        step = max(self.batches - self.lag, 0)
+        for _ in range(WAIT_FOR_WEIGHTS_SECONDS * 10):
+            weights = ray.get(self.weights_actor.weights_after.remote(step))
+            if weights is not None:
+                return weights
+            time.sleep(0.1)
+        raise RuntimeError(f"the trainer did not apply training step {step} in {WAIT_FOR_WEIGHTS_SECONDS} s")
 
     def skip_empty_batch(self, info: Any, trimmed: int) -> None:
         self.empty_batches += 1

@@ -5,7 +5,11 @@
 
 Who talks to it:
   - the samples generator (the trainer actor, or the async generator actor) reads the weights before
-    building each batch; it writes nothing;
+    building each batch, `weights_after(step)`; it writes nothing. Batch b is built with the weights after
+    training step b - 1 - lag, where lag is the async queue size (0 in sync mode): in async mode the
+    generator runs `lag` batches ahead of the trainer, and this makes which weights it uses a fixed rule
+    instead of a race, so a resumed async run builds its batches with the same weights as an
+    uninterrupted one (the actor keeps the last lag + 1 weight vectors, in its checkpoint state too);
   - the trainer, and only the trainer, changes its state: `apply_step(step, accuracy_per_round, windows)`
     once per training step, with the trained batch's per-round accuracies (J_k's EMA steps, as the
     released code, once per generation round) and the policy actor's per-optimizer-step signals (IWU's
@@ -54,8 +58,11 @@ Window = tuple[Mapping[str, float], Mapping[str, float], Mapping[str, int]]
 
 
 class TaskWeightActor:
-    def __init__(self, tasks: Sequence[str], algo: AlgoConfig, snapshot_path: str | None = None) -> None:
+    def __init__(
+        self, tasks: Sequence[str], algo: AlgoConfig, snapshot_path: str | None = None, lag: int = 0
+    ) -> None:
         self.tasks = list(tasks)
+        self.lag = lag
         self.algo = algo
         self.snapshot_path = snapshot_path
         self.weighter = make_weighter(algo.weighter, self.tasks, **algo.weighter_kwargs())
@@ -63,6 +70,7 @@ class TaskWeightActor:
         self.eval_accuracy: dict[str, float] = {}
         self.updates = WeightUpdates(self.weighter, self.reward_signal, algo.update_every)
         self.applied_step = 0  # the last training step whose signals were applied
+        self.weights_by_step = {0: self.weighter.weights()}  # after steps applied_step - lag .. applied_step
         self.restarts = 0
         if self.was_restarted():
             self.restarts = self.restore_snapshot() + 1
@@ -80,11 +88,18 @@ class TaskWeightActor:
 
     @classmethod
     def spawn(
-        cls, tasks: Sequence[str], algo: AlgoConfig, snapshot_path: str | None = None, name: str = ACTOR_NAME
+        cls,
+        tasks: Sequence[str],
+        algo: AlgoConfig,
+        snapshot_path: str | None = None,
+        lag: int = 0,
+        name: str = ACTOR_NAME,
     ) -> Any:
         """The run's weights actor: created by the first caller, looked up by the others."""
         remote_cls = ray.remote(num_cpus=0.1, num_gpus=0, max_restarts=-1, max_task_retries=-1)(cls)
-        actor = remote_cls.options(name=name, get_if_exists=True).remote(list(tasks), algo, snapshot_path)
+        actor = remote_cls.options(name=name, get_if_exists=True).remote(
+            list(tasks), algo, snapshot_path, lag
+        )
         found = ray.get(actor.get_tasks.remote())
         if found != list(tasks):
             raise RuntimeError(
@@ -99,6 +114,17 @@ class TaskWeightActor:
 
     def weights(self) -> dict[str, float]:
         return self.weighter.weights()
+
+    def weights_after(self, step: int) -> dict[str, float] | None:
+        """The weights after training step `step` (0: the initial ones); None while it is not applied."""
+        if step > self.applied_step:
+            return None
+        if step not in self.weights_by_step:
+            raise RuntimeError(
+                f"weights after step {step} were asked for, but only steps {sorted(self.weights_by_step)} "
+                f"are kept (lag {self.lag}): the generator is further behind the trainer than its queue allows"
+            )
+        return self.weights_by_step[step]
 
     # -- what the trainer sends --------------------------------------------------------------------
 
@@ -116,6 +142,8 @@ class TaskWeightActor:
                 self.updates.observe_minibatch(improvement, abs_advantage_sum, sample_count)
             self.updates.end_step()
             self.applied_step = step
+            self.weights_by_step[step] = self.weighter.weights()
+            self.weights_by_step = {s: w for s, w in self.weights_by_step.items() if s >= step - self.lag}
             self.save_snapshot()
         return self.metrics()
 
@@ -157,6 +185,7 @@ class TaskWeightActor:
             "eval_accuracy": dict(self.eval_accuracy),
             "num_updates": self.updates.num_updates,
             "applied_step": self.applied_step,
+            "weights_by_step": [[s, w] for s, w in sorted(self.weights_by_step.items())],
             "restarts": self.restarts,
         }
 
@@ -170,6 +199,7 @@ class TaskWeightActor:
         self.eval_accuracy = dict(state["eval_accuracy"])
         self.updates.num_updates = int(state["num_updates"])
         self.applied_step = int(state["applied_step"])
+        self.weights_by_step = {int(s): dict(w) for s, w in state["weights_by_step"]}
         self.restarts = int(state["restarts"])
         self.save_snapshot()
 
