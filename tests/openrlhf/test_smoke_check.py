@@ -28,7 +28,10 @@ def step_line(step: int, weight: float, next_weight: float, **overrides: float) 
     return f"INFO ppo_trainer.py:551] ✨ Global step {step}: {status | overrides}\n"
 
 
-EVAL = "Evaluation completed in 0:00:01, global_step 2, eval_metrics: {'eval_a_pass1': 0.5, 'eval_b_pass1': 0.25}\n"
+EVAL = (
+    "Evaluation completed in 0:00:01, global_step 2, "
+    "eval_metrics: {'eval_a_pass1': 0.5, 'eval_b_pass1': 0.25}\n"
+)
 
 
 def logs(**resumed_overrides: float) -> tuple[str, str]:

@@ -122,7 +122,8 @@ class TaskWeightActor:
         if step not in self.weights_by_step:
             raise RuntimeError(
                 f"weights after step {step} were asked for, but only steps {sorted(self.weights_by_step)} "
-                f"are kept (lag {self.lag}): the generator is further behind the trainer than its queue allows"
+                f"are kept (lag {self.lag}): the generator is further behind the trainer than its queue "
+                "allows"
             )
         return self.weights_by_step[step]
 
