@@ -22,12 +22,17 @@ elif [ $# -gt 0 ]; then
   echo "[test] pytest $*"
   "$VENV/bin/python" -m pytest "$@"
 else
-  echo "[test] the GPU stack's pins resolve together (pip dry run, metadata only)"
-  bash scripts/check_gpu_pins.sh "$VENV/bin/python"
+  # The pin check (pip's resolver, mostly one core and the network) runs beside the first pytest process.
+  pins_log="$(mktemp)"
+  bash scripts/check_gpu_pins.sh "$VENV/bin/python" >"$pins_log" 2>&1 &
+  pins=$!
   # The OpenRLHF tests run Ray, vLLM and DeepSpeed, which leave process-wide state (atexit handlers,
   # CUDA/CPU bridges) behind: they get a pytest process of their own, after everything else.
   echo "[test] pytest (all but tests/openrlhf)"
   "$VENV/bin/python" -m pytest --ignore=tests/openrlhf
+  echo "[test] the GPU stack's pins resolve together (pip dry run, metadata only)"
+  wait "$pins" || { cat "$pins_log"; echo "[test] the GPU stack's pins do not resolve" >&2; exit 1; }
+  cat "$pins_log"
   echo "[test] pytest tests/openrlhf (Ray + vLLM + DeepSpeed on the CPU)"
   "$VENV/bin/python" -m pytest tests/openrlhf
 fi
