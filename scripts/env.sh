@@ -1,6 +1,9 @@
 # Sourced by quickstart.sh and test.sh: make .venv if missing and install what the project needs.
 # Idempotent: a stamp keyed on the dependency files skips the installs when nothing changed.
-# Never lets pip resolve an unpinned torch (that would pull a multi-GB CUDA build on a CPU machine).
+# Never lets the installer resolve an unpinned torch (that would pull a multi-GB CUDA build on a CPU).
+# Installs with uv (bootstrapped into the venv with pip; ~30 s for the whole CPU stack instead of ~3 min),
+# reading pip's index settings (find-links, extra index URLs, certificate); falls back to pip if uv is
+# not available. OPENRLHF_MT_INSTALLER=pip forces pip.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +14,24 @@ export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$HOME/.cache/openrlhf-mt/to
 _pip_install() {  # quiet pip; drops the machine-specific "location is ignored" warnings
   "$PY" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+
+_uv_install() {  # the same install with uv, under pip's index settings
+  UV_INDEX_STRATEGY=unsafe-best-match "$VENV/bin/uv" pip install --quiet --python "$PY" "$@"
+}
+
+_use_uv() {  # bootstrap uv into the venv and give it pip's configuration; false if that fails
+  [ "${OPENRLHF_MT_INSTALLER:-uv}" = uv ] || return 1
+  [ -x "$VENV/bin/uv" ] || _pip_install uv >/dev/null 2>&1 || return 1
+  [ -x "$VENV/bin/uv" ] || return 1
+  local links index cert
+  links="${PIP_FIND_LINKS:-$("$PY" -m pip config get global.find-links 2>/dev/null || true)}"
+  index="${PIP_EXTRA_INDEX_URL:-$("$PY" -m pip config get global.extra-index-url 2>/dev/null || true)}"
+  cert="${PIP_CERT:-$("$PY" -m pip config get global.cert 2>/dev/null || true)}"
+  if [ -n "$links" ]; then export UV_FIND_LINKS="${UV_FIND_LINKS:-$links}"; fi
+  if [ -n "$index" ]; then export UV_EXTRA_INDEX_URL="${UV_EXTRA_INDEX_URL:-$(echo $index)}"; fi
+  if [ -n "$cert" ]; then export SSL_CERT_FILE="${SSL_CERT_FILE:-$cert}"; fi
+  return 0
 }
 
 _stamp_of() {  # hash of everything that decides what gets installed
@@ -34,8 +55,9 @@ ensure_env() {
     echo "[env] $VENV is up to date ($extras${stack:+ + $stack})"
     return 0
   fi
-  local pip=(_pip_install)
-  echo "[env] installing torch (CPU build where the machine provides one)"
+  local pip=(_pip_install) installer=pip
+  if _use_uv; then pip=(_uv_install) installer=uv; fi
+  echo "[env] installing torch (CPU build where the machine provides one) with $installer"
   "${pip[@]}" "torch==2.13.0"
   echo "[env] installing openrlhf-mt[$extras]"
   "${pip[@]}" -c "$ROOT/scripts/constraints.txt" -e "$ROOT[$extras]"

@@ -16,12 +16,12 @@ but two clusters on one host compete for its 2 cores.
 
 from __future__ import annotations
 
-import ast
 import os
-import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -31,6 +31,7 @@ if os.environ.get("OPENRLHF_MT_CLUSTER_SIM") != "1":  # before importing Ray or 
     pytest.skip("opt-in: bash scripts/test.sh --cluster", allow_module_level=True)
 pytest.importorskip("ray")
 pytest.importorskip("openrlhf")
+from openrlhf_mt.engines.openrlhf.smoke_check import step_status
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIM = Path(__file__).with_name("slurm_shim")
@@ -61,12 +62,13 @@ def submit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def cluster_env(ports: dict[str, int]) -> dict[str, str]:
+def cluster_env(ports: dict[str, int], ray_tmpdir: str) -> dict[str, str]:
     from openrlhf_mt.engines.openrlhf import cpu
 
     env = {**os.environ, **cpu.worker_env()}  # what `ray start` gives every worker on these CPU nodes
     env.pop("RAY_ADDRESS", None)
     env |= {
+        "RAY_TMPDIR": ray_tmpdir,  # this cluster's sessions and address file, apart from any other Ray here
         "PATH": f"{SHIM}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
         "SLURM_JOB_ID": "4242",
         "SLURM_JOB_NODELIST": "sim-node-[0-1]",
@@ -100,7 +102,8 @@ def submit(submit_dir: Path, log: Path, extra: list[str], on_line=None) -> str:
     """`sbatch scripts/slurm/train_ray.sbatch 1 1 1 1 -- FLAGS`, run as SLURM would run it."""
     ports = {"ray": free_port(), "dashboard": free_port()}
     command = ["bash", str(ROOT / "scripts" / "slurm" / "train_ray.sbatch"), "1", "1", "1", "1", "--"]
-    env = cluster_env(ports) | {"SLURM_SUBMIT_DIR": str(submit_dir)}
+    ray_tmpdir = tempfile.mkdtemp(prefix="rsim", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = cluster_env(ports, ray_tmpdir) | {"SLURM_SUBMIT_DIR": str(submit_dir)}
     with log.open("w") as out:
         process = subprocess.Popen(
             command + train_flags(*extra), cwd=submit_dir, env=env, stdout=subprocess.PIPE,
@@ -110,40 +113,38 @@ def submit(submit_dir: Path, log: Path, extra: list[str], on_line=None) -> str:
             out.write(line)
             out.flush()
             if on_line is not None:
-                on_line(line, ports)
+                on_line(line, env)
         process.wait(timeout=900)
     text = log.read_text()
     assert process.returncode == 0, text[-4000:]
+    assert not Path(ray_tmpdir, "ray_current_cluster").exists()  # the script cleaned up after itself
+    shutil.rmtree(ray_tmpdir, ignore_errors=True)
     return text
 
 
-def step_status(log: str) -> dict[int, dict]:
-    found = re.findall(r"Global step (\d+): (\{.*\})", log)
-    return {int(step): ast.literal_eval(status) for step, status in found}
-
-
-def kill_weights_actor(address: str) -> None:
+def kill_weights_actor(address: str, env: dict[str, str]) -> None:
     """From another driver, as an operator or a crash would: kill the named actor's process."""
     code = f"""
 import ray
 from ray.util import list_named_actors
-ray.init(address="{address}", logging_level="ERROR", log_to_driver=False)
+ray.init(address="{address}", logging_level="ERROR", log_to_driver=False)  # RAY_TMPDIR: the cluster's
 found = [a for a in list_named_actors(all_namespaces=True) if a["name"] == "openrlhf_mt_task_weights"]
 assert len(found) == 1, found
 ray.kill(ray.get_actor(found[0]["name"], namespace=found[0]["namespace"]), no_restart=False)
 print("killed")
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().endswith("killed"), done.stderr[-2000:]
 
 
 def test_two_node_slurm_job_trains_survives_a_killed_weights_actor_and_resumes(submit_dir: Path) -> None:
     killer: list[threading.Thread] = []
 
-    def kill_after_step_1(line: str, ports: dict[str, int]) -> None:
+    def kill_after_step_1(line: str, env: dict[str, str]) -> None:
         if "Global step 1:" in line and not killer:
             address = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()[0]
-            killer.append(threading.Thread(target=kill_weights_actor, args=(f"{address}:{ports['ray']}",)))
+            target = (f"{address}:{env['RAY_PORT']}", env)
+            killer.append(threading.Thread(target=kill_weights_actor, args=target))
             killer[0].start()
 
     first_log = submit(submit_dir, submit_dir / "submit1.log", ["--mt.max_steps", "3"], kill_after_step_1)

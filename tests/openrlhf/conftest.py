@@ -64,7 +64,7 @@ def local_ray() -> Iterator[None]:
     from openrlhf_mt.engines.openrlhf import cpu
 
     cpu.install()
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

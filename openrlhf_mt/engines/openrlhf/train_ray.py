@@ -181,6 +181,7 @@ def start_ray(args: Any) -> None:
     num_gpus = gpu_split(args).total
     connect_ray(
         {k: v for k, v in env.items() if k != "PYTHONPATH"},
+        address="local",  # a new Ray, even where another (or a stale one's address file) is around
         num_gpus=num_gpus,
         num_cpus=max(num_gpus + 4, os.cpu_count() or 1),
         include_dashboard=False,
