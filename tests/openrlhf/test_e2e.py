@@ -13,8 +13,10 @@ one comes empty (a reward blackout, blackout_reward.py): about 3 min on 2 cores 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -225,3 +227,35 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tiny_policy: Path, data: Pat
     assert "tasks (prompts, initial weight): tiny-add (24, 0.333), tiny-countdown (24, 0.333)" in log
     assert "GPU split: actor 1, reference 0, vLLM 1 = 2 GPUs" in log
     assert "steps: 12 per episode x 1 episode(s)" in log  # 72 prompts / 6 per batch
+
+
+@full
+def test_sigterm_checkpoints_the_current_step_exits_0_and_the_run_resumes(
+    tiny_policy: Path, data: Path, tmp_path: Path
+) -> None:
+    """SLURM's warning before a time limit: the first SIGTERM makes the run checkpoint the step it is in
+    (whatever --ckpt.save_steps says), stop generating, and exit 0 saying how to resume."""
+    args = flag(train_ray(tiny_policy, data, tmp_path, "--mt.max_steps", "8"), "--ckpt.save_steps", "100")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("RAY_ADDRESS", None)
+    log = tmp_path / "stopped.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(CLI + args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 420
+        while "Global step 1:" not in log.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=300) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    stopped = step_status(text)
+    last = max(stopped)
+    assert 1 <= last < 8 and "stopped cleanly on SIGTERM" in text and "--ckpt.load_enable" in text
+    assert (tmp_path / "ckpt" / "_actor" / f"global_step{last}").is_dir()  # though save_steps is 100
+    resumed = step_status(
+        run([*flag(args, "--mt.max_steps", str(last + 1)), "--ckpt.load_enable"], tmp_path / "resumed.log")
+    )
+    assert sorted(resumed) == [last + 1]
+    assert [resumed[last + 1][f"mt/{t}/weight"] for t in TASKS] == pytest.approx(
+        [stopped[last][f"mt/{t}/next_weight"] for t in TASKS], abs=1e-12
+    )

@@ -168,6 +168,9 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         An empty list means "nothing to train on, call again" (upstream's loops skip it)."""
         if self.batches >= self.total_batches:  # e.g. resumed at the end: upstream's loop then stops
             return [], None, 0, True
+        if ray.get(self.weights_actor.is_stop_requested.remote()):  # a clean stop: no further batch
+            self.total_batches = self.batches
+            return [], None, 0, True
         weights = self.weights_for_next_batch()
         if self.mt.dry_run:
             prompts = {t: len(p) for t, p in self.prompts_of_task.items()}
