@@ -286,6 +286,11 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         accuracy = batch_accuracy(generated) if generated else {}
         metrics = {
             "mt/rounds": float(info.rounds),
+            "mt/generated_groups": float(len(generated)),
+            "mt/ideal_groups": info.ideal_generated,  # sum_k n_k / a_k, from the run's own acceptance rates
+            "mt/overgeneration": len(generated) / info.ideal_generated if info.ideal_generated else 0.0,
+            "mt/reused_groups": float(info.reused),
+            "mt/reused_mean_age": info.reused_mean_age,
             "mt/pass_rate": pass_rate,
             "mt/shortfall": float(info.shortfall),
             "mt/trimmed_groups": float(trimmed),
