@@ -133,9 +133,7 @@ def test_two_ranks_with_short_and_empty_batches_then_resume(
             [first[step + 1][f"mt/{t}/weight"] for t in TASKS]
         )
     assert (tmp_path / "ckpt" / "_actor" / "global_step3").is_dir()
-    tags = tensorboard_tags(tmp_path / "tb")
-    assert {f"train/mt/{t}/weight" for t in TASKS} <= tags
-    assert {f"eval/eval_{t}_pass1" for t in TASKS} <= tags  # per-task eval at step 2, scored 1 / 0
+    assert_per_task_tensorboard(tmp_path / "tb")
 
     resumed_log = run(
         two_ranks(tiny_policy, data, tmp_path, "--mt.max_steps", "4", "--ckpt.load_enable"),
@@ -170,10 +168,7 @@ def test_train_ray_on_cpu_then_resume(tiny_policy: Path, data: Path, tmp_path: P
     assert weights_used_at_2 != pytest.approx([1 / 3] * 3, abs=1e-6)
     assert [first[1][f"mt/{t}/next_weight"] for t in TASKS] == pytest.approx(weights_used_at_2)
     assert (tmp_path / "ckpt" / "_actor" / "global_step2").is_dir()
-    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
-    tags = tensorboard_tags(tmp_path / "tb")
-    assert {f"train/mt/{t}/weight" for t in TASKS} <= tags
-    assert {f"eval/eval_{t}_pass1" for t in TASKS} <= tags  # per-task eval at step 2, scored 1 / 0
+    assert_per_task_tensorboard(tmp_path / "tb")
 
     log = run(
         train_ray(tiny_policy, data, tmp_path, "--mt.max_steps", "3", "--ckpt.load_enable"),
@@ -187,7 +182,8 @@ def test_train_ray_on_cpu_then_resume(tiny_policy: Path, data: Path, tmp_path: P
     assert resumed == pytest.approx([first[2][f"mt/{t}/next_weight"] for t in TASKS], abs=1e-12)
 
 
-def tensorboard_tags(directory: Path) -> set[str]:
+def assert_per_task_tensorboard(directory: Path) -> None:
+    """Every task's weight every step, and its eval accuracy (at step 2, scored 1 / 0), in TensorBoard."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tags: set[str] = set()
@@ -195,7 +191,8 @@ def tensorboard_tags(directory: Path) -> set[str]:
         accumulator = EventAccumulator(str(events.parent))
         accumulator.Reload()
         tags |= set(accumulator.Tags()["scalars"])
-    return tags
+    assert {f"train/mt/{t}/weight" for t in TASKS} <= tags
+    assert {f"eval/eval_{t}_pass1" for t in TASKS} <= tags
 
 
 @full
