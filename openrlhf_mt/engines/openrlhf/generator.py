@@ -177,9 +177,13 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
             steps = scheduler_steps(self.args, self.episode_length)
             raise DryRunFinished(describe_plan(self.args, prompts, weights, self.episode_length, steps))
         generated: list[Group] = []
+        generation_seconds = 0.0
 
         def generate(counts: dict[str, int]) -> list[Group]:
+            nonlocal generation_seconds
+            started = time.perf_counter()
             groups = self.generate_groups(counts, **generate_kwargs)
+            generation_seconds += time.perf_counter() - started
             generated.extend(groups)
             return groups
 
@@ -201,6 +205,7 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         self.batches += 1
         episode_done = self.batches % self.episode_length == 0 or self.batches >= self.total_batches
         metrics = self.batch_metrics(weights, generated, info, pass_rate, groups, len(trimmed))
+        metrics["mt/generation_seconds"] = generation_seconds
         logger.info(
             f"MT batch: {len(groups)} groups after {info.rounds} round(s) ({len(trimmed)} trimmed); "
             f"generated {info.generated}, accepted {info.accepted}, selected {info.selected}"
@@ -306,6 +311,7 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
                 f"mt/{task}/weight": weights[task],
                 f"mt/{task}/batch_share": trained[task] / len(groups),
                 f"mt/{task}/generated_groups": float(info.generated[task]),
+                f"mt/{task}/accepted_groups": float(info.accepted[task]),
                 f"mt/{task}/selected_groups": float(trained[task]),
                 f"mt/{task}/rho": info.rho[task],
             }
