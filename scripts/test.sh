@@ -22,17 +22,28 @@ elif [ $# -gt 0 ]; then
   echo "[test] pytest $*"
   "$VENV/bin/python" -m pytest "$@"
 else
-  # The pin check (pip's resolver, mostly one core and the network) runs beside the first pytest process.
-  pins_log="$(mktemp)"
-  bash scripts/check_gpu_pins.sh "$VENV/bin/python" >"$pins_log" 2>&1 &
+  # Three jobs side by side: the pin check (pip's resolver: mostly the network), the OpenRLHF tests
+  # (Ray, vLLM and DeepSpeed: mostly waiting on process starts, about 30 s of CPU in their 3-minute
+  # end-to-end test) and the rest (CPU-bound, one core). The OpenRLHF tests leave process-wide state
+  # behind (atexit handlers, CUDA/CPU bridges): they get a pytest process of their own.
+  logs="$(mktemp -d)"
+  trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # an interrupted run leaves nothing behind
+  bash scripts/check_gpu_pins.sh "$VENV/bin/python" >"$logs/pins" 2>&1 &
   pins=$!
-  # The OpenRLHF tests run Ray, vLLM and DeepSpeed, which leave process-wide state (atexit handlers,
-  # CUDA/CPU bridges) behind: they get a pytest process of their own, after everything else.
+  echo "[test] pytest tests/openrlhf (Ray + vLLM + DeepSpeed on the CPU), in the background"
+  "$VENV/bin/python" -m pytest --durations=10 tests/openrlhf >"$logs/openrlhf" 2>&1 &
+  openrlhf=$!
   echo "[test] pytest (all but tests/openrlhf)"
-  "$VENV/bin/python" -m pytest --ignore=tests/openrlhf
+  failed=""
+  "$VENV/bin/python" -m pytest --durations=10 --ignore=tests/openrlhf || failed="$failed pytest"
   echo "[test] the GPU stack's pins resolve together (pip dry run, metadata only)"
-  wait "$pins" || { cat "$pins_log"; echo "[test] the GPU stack's pins do not resolve" >&2; exit 1; }
-  cat "$pins_log"
+  wait "$pins" || failed="$failed gpu-pins"
+  cat "$logs/pins"
   echo "[test] pytest tests/openrlhf (Ray + vLLM + DeepSpeed on the CPU)"
-  "$VENV/bin/python" -m pytest tests/openrlhf
+  wait "$openrlhf" || failed="$failed pytest-openrlhf"
+  cat "$logs/openrlhf"
+  if [ -n "$failed" ]; then
+    echo "[test] FAILED:$failed" >&2
+    exit 1
+  fi
 fi
