@@ -22,26 +22,29 @@ elif [ $# -gt 0 ]; then
   echo "[test] pytest $*"
   "$VENV/bin/python" -m pytest "$@"
 else
-  # Three jobs side by side: the pin check (pip's resolver: mostly the network), the OpenRLHF tests
-  # (Ray, vLLM and DeepSpeed: mostly waiting on process starts, about 30 s of CPU in their 3-minute
-  # end-to-end test) and the rest (CPU-bound, one core). The OpenRLHF tests leave process-wide state
-  # behind (atexit handlers, CUDA/CPU bridges): they get a pytest process of their own.
+  # Four jobs side by side: the pin check (pip's resolver: mostly the network), the OpenRLHF end-to-end
+  # test and the other OpenRLHF tests (Ray, vLLM and DeepSpeed: mostly waiting on process starts, about
+  # 30 s of CPU in the 3-minute end-to-end test), and the rest (CPU-bound, one core). The OpenRLHF tests
+  # leave process-wide state behind (atexit handlers, CUDA/CPU bridges): they get pytest processes of
+  # their own; each --mt.cpu run and Ray fixture starts a private local Ray.
   logs="$(mktemp -d)"
   trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # an interrupted run leaves nothing behind
-  bash scripts/check_gpu_pins.sh "$VENV/bin/python" >"$logs/pins" 2>&1 &
+  bash scripts/check_gpu_pins.sh "$VENV/bin/python" >"$logs/gpu-pins" 2>&1 &
   pins=$!
-  echo "[test] pytest tests/openrlhf (Ray + vLLM + DeepSpeed on the CPU), in the background"
-  "$VENV/bin/python" -m pytest --durations=10 tests/openrlhf >"$logs/openrlhf" 2>&1 &
-  openrlhf=$!
+  echo "[test] in the background: pytest tests/openrlhf (Ray + vLLM + DeepSpeed on the CPU), in two parts"
+  "$VENV/bin/python" -m pytest --durations=5 tests/openrlhf/test_e2e.py >"$logs/openrlhf-e2e" 2>&1 &
+  e2e=$!
+  "$VENV/bin/python" -m pytest --durations=5 tests/openrlhf --ignore=tests/openrlhf/test_e2e.py \
+    >"$logs/openrlhf-units" 2>&1 &
+  units=$!
   echo "[test] pytest (all but tests/openrlhf)"
   failed=""
   "$VENV/bin/python" -m pytest --durations=10 --ignore=tests/openrlhf || failed="$failed pytest"
-  echo "[test] the GPU stack's pins resolve together (pip dry run, metadata only)"
-  wait "$pins" || failed="$failed gpu-pins"
-  cat "$logs/pins"
-  echo "[test] pytest tests/openrlhf (Ray + vLLM + DeepSpeed on the CPU)"
-  wait "$openrlhf" || failed="$failed pytest-openrlhf"
-  cat "$logs/openrlhf"
+  for job in gpu-pins:$pins openrlhf-units:$units openrlhf-e2e:$e2e; do
+    wait "${job#*:}" || failed="$failed ${job%%:*}"
+    echo "[test] ${job%%:*}:"
+    cat "$logs/${job%%:*}"
+  done
   if [ -n "$failed" ]; then
     echo "[test] FAILED:$failed" >&2
     exit 1
