@@ -341,7 +341,7 @@ def main() -> None:
     generated = sum(per_family.values())
     record = {
         "machine": f"{MACHINE} ({platform.machine()}, Python {platform.python_version()})",
-        "command": "python benchmarks/bench_fuzz.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python benchmarks/bench_fuzz.py", *sys.argv[1:]]),
         "load_average_start": load,
         "hypothesis": {
             "inputs": generated + fixed,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from tiny_runs import SMALL, TASKS, assert_same_final_weights, config, without_times
 
 from openrlhf_mt.config import METHOD_PRESETS
 from openrlhf_mt.engines.local.checkpoint import checkpoint_candidates, load_state
@@ -23,7 +24,6 @@ from openrlhf_mt.engines.local.logger import read_metrics
 from openrlhf_mt.engines.local.trainer import LocalTrainer
 from openrlhf_mt.engines.local.warmup import warmed_up_tiny
 from openrlhf_mt.tasks import Grade, Task, register_task
-from tests.local.tiny_runs import SMALL, TASKS, assert_same_final_weights, config, without_times
 
 pytestmark = pytest.mark.slow
 

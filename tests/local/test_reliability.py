@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
+from tiny_runs import SMALL, assert_same_final_weights, config, without_times
 
 from openrlhf_mt.engines.local.checkpoint import checkpoint_candidates, load_state
 from openrlhf_mt.engines.local.logger import read_metrics
 from openrlhf_mt.engines.local.trainer import LocalTrainer
-from tests.local.tiny_runs import SMALL, assert_same_final_weights, config, without_times
 
 pytestmark = [
     pytest.mark.reliability,
