@@ -53,6 +53,7 @@ from openrlhf_mt.engines.openrlhf.plan import (
     check_upstream_values,
     gpu_split,
 )
+from openrlhf_mt.engines.openrlhf.stop import StopOnSignal
 from openrlhf_mt.tasks.base import TaskDataError
 from openrlhf_mt.tasks.datasets import checked_rows, write_rows
 
@@ -328,6 +329,8 @@ def main(argv: list[str], prog: str) -> int:
     except ConfigError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    stopper = StopOnSignal(prog)
+    stopper.install()
     try:  # upstream's __main__ again: its own checks on our namespace, then its train()
         with (
             mock.patch.object(argparse.ArgumentParser, "parse_args", lambda *a, **k: ns),
@@ -336,4 +339,5 @@ def main(argv: list[str], prog: str) -> int:
             runpy.run_module(UPSTREAM_MODULE, run_name="__main__", alter_sys=True)
     except DryRunFinished as error:  # raised in a Ray actor: Ray's copy holds the original as `cause`
         print(getattr(error, "cause", None) or error)
+    stopper.report(args.ckpt.path)
     return 0
