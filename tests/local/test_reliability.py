@@ -85,6 +85,26 @@ def _assert_every_checkpoint_is_complete(out: Path) -> int | None:
     return max(steps, default=None)
 
 
+def _newest_logged_step(metrics: Path) -> int:
+    return max((row["step"] for row in read_metrics(metrics, allow_cut_last_line=True)), default=-1)
+
+
+def _kill_at_a_random_moment(process: subprocess.Popen, metrics: Path, rng: random.Random) -> None:
+    """A random moment of start-up (about one kill in five), else of training: once the run has logged a
+    step beyond what the file held at launch (so each kill lets the run move on, however busy the machine),
+    0-1.5 s later, in the next step's rollouts, update, checkpoint write or evaluation."""
+    if rng.random() < 0.2:
+        time.sleep(rng.uniform(0.5, 4.0))
+    else:
+        before, deadline = _newest_logged_step(metrics) if metrics.is_file() else -1, time.time() + 300
+        while process.poll() is None and time.time() < deadline:
+            if metrics.is_file() and _newest_logged_step(metrics) > before:
+                break
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
+    process.send_signal(signal.SIGKILL)
+
+
 def test_many_sigkills_lose_nothing(tmp_path):
     rng = random.Random(0)
     straight = LocalTrainer(config(tmp_path / "straight", "mt-grpo", *STEPS)).train()
@@ -102,8 +122,7 @@ def test_many_sigkills_lose_nothing(tmp_path):
             command = [sys.executable, "-c", KILL_INSIDE, plan, str(nth), *_train_args(out, resume)]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if plan == "random":
-            time.sleep(rng.uniform(1.5, 9.0))  # from start-up (about 5 s) through a few steps and saves
-            process.send_signal(signal.SIGKILL)
+            _kill_at_a_random_moment(process, out / "metrics.jsonl", rng)
         _, stderr = process.communicate(timeout=300)
         if process.returncode == 0:
             break  # the run finished before this kill
