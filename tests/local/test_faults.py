@@ -29,7 +29,7 @@ from openrlhf_mt.engines.local.checkpoint import (
     load_state,
     save_checkpoint,
 )
-from openrlhf_mt.engines.local.logger import read_metrics
+from openrlhf_mt.engines.local.logger import MetricsLogger, read_metrics
 from openrlhf_mt.engines.local.model import build_tiny, load_policy
 from openrlhf_mt.engines.local.train import main as train_main
 from openrlhf_mt.engines.local.trainer import LocalTrainer
@@ -332,3 +332,18 @@ def test_an_eval_set_that_fails_to_load_is_replaced_by_generated_prompts(tmp_pat
     with pytest.raises(ValueError, match=r"no test rows for paper task\(s\) zebra-easy"):
         LocalTrainer(cfg)
     assert not (tmp_path / "c" / "config.yaml").exists()  # stopped before the model and the run's files
+
+
+# -- metrics.jsonl after a kill -----------------------------------------------------------------------------
+
+
+def test_a_half_written_metrics_row_is_dropped_on_resume_and_is_an_error_elsewhere(tmp_path):
+    """A run killed while appending a row leaves it cut; the resume keeps the rows up to its checkpoint."""
+    rows = "".join(json.dumps({"step": step, "train/reward": step / 10}) + "\n" for step in range(4))
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text(rows + '{"step": 4, "train/rew')
+    with pytest.raises(ValueError, match=r"metrics.jsonl, line 5: not a JSON metrics row"):
+        read_metrics(metrics)
+    MetricsLogger(tmp_path, config(tmp_path), resume_step=2)
+    assert read_metrics(metrics) == [{"step": step, "train/reward": step / 10} for step in range(3)]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["metrics.jsonl"]  # no .tmp left behind
