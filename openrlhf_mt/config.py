@@ -7,14 +7,19 @@ them (`add_arguments` / `from_arguments`). The local engine's run config (`RunCo
 from YAML (`load_config`) with `--set section.key=value` overrides.
 
 Every default is written once, on its dataclass field. A preset only names the fields where a method
-differs from those defaults (MTGRPO_SPEC.md §6). Bad input raises `ConfigError` naming the key and, for
-choice fields, the allowed values.
+differs from those defaults (MTGRPO_SPEC.md §6). Bad input raises `ConfigError` naming the key and saying
+what to change, before any model loads: unknown keys, wrong types, NaN or infinite numbers, values out of
+range (sizes, λ, learning rates, clip ranges, decays), unknown choices, and settings that contradict each
+other (static weights that are negative, all zero or for other tasks than data.tasks; more mini-batches
+than a batch has samples; J from evaluations without evaluations; replay without RPS).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -35,7 +40,8 @@ def _choice(default: str, choices: tuple[str, ...], help: str) -> Any:
 
 
 def _opt(default: Any, help: str, **check: Any) -> Any:
-    """A field with an immutable default, a help text and optional bounds (`min`, `max`, `gt`)."""
+    """A field with an immutable default, a help text and optional bounds (`min`, `max`; exclusive: `gt`,
+    `lt`)."""
     return field(default=default, metadata={"help": help, **check})
 
 
@@ -78,7 +84,7 @@ class AlgoConfig:
         "one weight update per PPO mini-batch (code) or per step (paper); SEC: per step either way",
     )
     signal_source: str = _choice("batch", ("batch", "eval"), "J_k from training-batch accuracy or last eval")
-    j_ema_decay: float = _opt(0.5, "decay of the EMA that turns batch accuracy into J_k", min=0.0, max=1.0)
+    j_ema_decay: float = _opt(0.5, "decay of the EMA that turns batch accuracy into J_k", min=0.0, lt=1.0)
 
     filter_mode: str = _choice(
         "strict",
@@ -115,22 +121,48 @@ class AlgoConfig:
         0.9, "request=adaptive: probability that a task's request covers its deficit", min=0.5, max=0.999
     )
     oversample: float = _opt(
-        3.0, "M_os: prompts drawn per round = oversample × batch size (adaptive: the cap)", gt=0.0
+        3.0, "M_os: prompts drawn per round = oversample × batch size (adaptive: the cap)", min=1.0
     )
     max_rounds: int = _opt(10, "N_rs: generation rounds per step, the first included", min=1)
     max_inflation: float = _opt(5.0, "M_acc: cap on the acceptance-aware inflation 1/(1-ρ_k)", min=1.0)
-    rho_decay: float = _opt(0.9, "decay of the per-task zero-gradient-rate EMA ρ_k", min=0.0, max=1.0)
+    rho_decay: float = _opt(0.9, "decay of the per-task zero-gradient-rate EMA ρ_k", min=0.0, lt=1.0)
     reuse_max_age: int = _opt(0, "reuse surplus accepted groups for this many later steps (0: never)", min=0)
 
-    clip_low: float = _opt(0.2, "ε_low of the clipped surrogate", min=0.0)
+    clip_low: float = _opt(
+        0.2, "ε_low of the clipped surrogate (the ratio's floor 1 - ε_low > 0)", min=0.0, lt=1.0
+    )
     clip_high: float = _opt(0.28, "ε_high of the clipped surrogate (DAPO clip-higher)", min=0.0)
+
+    def validate(self, where: str = "algo") -> None:
+        """The checks that involve more than one field (each field's own are in its metadata)."""
+        if self.weighter == "static":
+            weights = self.static_weights or {}
+            if not weights:
+                raise ConfigError(f"{where}.static_weights: weighter=static needs a task -> weight mapping")
+            negative = {task: w for task, w in weights.items() if w < 0}
+            if negative:
+                raise ConfigError(f"{where}.static_weights: weights must be >= 0; negative: {negative}")
+            if not any(weights.values()):
+                raise ConfigError(
+                    f"{where}.static_weights: all weights are 0; give at least one task weight > 0"
+                )
+        elif self.static_weights is not None:
+            raise ConfigError(
+                f"{where}.static_weights: only used with weighter=static (this run's is {self.weighter}); "
+                "remove it or set the weighter to static"
+            )
+        if self.reuse_max_age > 0 and (not self.preserve_ratio or self.filter_mode == "none"):
+            raise ConfigError(
+                f"{where}.reuse_max_age: replaying surplus groups needs the ratio-preserving refill and a "
+                "filter (preserve_ratio true, filter_mode not none); got preserve_ratio "
+                f"{self.preserve_ratio}, filter_mode {self.filter_mode}"
+            )
 
     def weighter_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `openrlhf_mt.algo.weights.make_weighter(self.weighter, tasks, **...)`."""
+        self.validate()
         if self.weighter == "static":
-            if not self.static_weights:
-                raise ConfigError("algo.static_weights: weighter=static needs a task -> weight mapping")
-            return {"weights": dict(self.static_weights)}
+            return {"weights": dict(self.static_weights or {})}
         logit_step = {"lr": self.lr, "optimizer": self.optimizer}
         return {
             "uniform": {},
@@ -214,6 +246,11 @@ class DataConfig:
     )
     train_size: int = _opt(2000, "training prompts generated per task (then cycled)", min=1)
     eval_size: int = _opt(64, "held-out prompts per task for evaluation", min=1)
+    skip_bad_rows: bool = _opt(
+        False,
+        "leave out bad rows of data files (eval.paper_test), counted in faults/eval_rows_skipped and logged; "
+        "false: a bad row makes the run evaluate on generated prompts (faults/eval_load_failed)",
+    )
 
 
 @dataclass
@@ -231,7 +268,9 @@ class TrainConfig:
     steps: int = _opt(100, "training steps (one batch each)", min=0)
     lr: float = _opt(2e-4, "AdamW learning rate of the policy", gt=0.0)
     lr_schedule: str = _choice("constant", ("constant", "cosine"), "learning-rate schedule")
-    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99], metadata={"help": "AdamW (β1, β2)"})
+    adam_betas: list[float] = field(
+        default_factory=lambda: [0.9, 0.99], metadata={"help": "AdamW (β1, β2), each in [0, 1)"}
+    )
     weight_decay: float = _opt(0.0, "AdamW weight decay of the policy", min=0.0)
     mini_batches: int = _opt(4, "PPO mini-batches per step (one optimizer step each)", min=1)
     micro_batch_size: int = _opt(
@@ -239,6 +278,12 @@ class TrainConfig:
     )
     grad_clip: float = _opt(1.0, "max gradient norm (0: off)", min=0.0)
     kl_coef: float = _opt(0.0, "τ: k3 KL penalty to the initial policy (0 as in the paper)", min=0.0)
+
+    def validate(self, where: str = "train") -> None:
+        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
+            raise ConfigError(
+                f"{where}.adam_betas: expected two numbers in [0, 1) (β1, β2), got {self.adam_betas}"
+            )
 
 
 @dataclass
@@ -271,7 +316,7 @@ class CheckpointConfig:
 @dataclass
 class RunConfig:
     method: str = _choice("mt-grpo", tuple(METHOD_PRESETS), "method preset applied to the algo section")
-    seed: int = _opt(0, "seed of prompts, sampling, and initialisation")
+    seed: int = _opt(0, "seed of prompts, sampling, and initialisation", min=0)
     out: str = _opt("runs/run", "output directory (metrics, checkpoints, logs)")
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -339,6 +384,18 @@ def load_config(
             f"{where}: algo.signal_source: eval takes J_k from evaluations, so it needs eval.every > 0 "
             f"(got {cfg.eval.every})"
         )
+    samples = cfg.rollout.prompts_per_step * cfg.rollout.rollouts_per_prompt
+    if cfg.train.mini_batches > samples:
+        raise ConfigError(
+            f"{where}: train.mini_batches: {cfg.train.mini_batches} mini-batches, but a full batch has only "
+            f"rollout.prompts_per_step x rollout.rollouts_per_prompt = {samples} samples; use at most "
+            f"{samples}"
+        )
+    if cfg.algo.static_weights is not None and set(cfg.algo.static_weights) != set(cfg.data.tasks):
+        raise ConfigError(
+            f"{where}: algo.static_weights: needs exactly one weight per task of data.tasks "
+            f"{cfg.data.tasks}; got {sorted(cfg.algo.static_weights)}"
+        )
     return cfg
 
 
@@ -385,6 +442,11 @@ def _checked(cfg: T, where: str) -> T:
             raise ConfigError(f"{key}: {value!r} is above the maximum {meta['max']}")
         if "gt" in meta and value <= meta["gt"]:
             raise ConfigError(f"{key}: {value!r} must be greater than {meta['gt']}")
+        if "lt" in meta and value >= meta["lt"]:
+            raise ConfigError(f"{key}: {value!r} must be less than {meta['lt']}")
+    validate = getattr(cfg, "validate", None)
+    if validate is not None:
+        validate(where)
     return cfg
 
 
@@ -412,14 +474,17 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if hint is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads `2e-3` (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads `2e-3` (no dot) as a string
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: {value!r} is not a finite number")
+        return number
     if hint is str:
         if isinstance(value, str):
             return value

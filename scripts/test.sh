@@ -6,6 +6,9 @@
 #   bash scripts/test.sh tests/algo   ruff, then pytest on what you name
 #   bash scripts/test.sh --cluster    the opt-in simulations: a 2-node SLURM cluster (tests/cluster) and
 #                                     the full end-to-end set (one rank, async, dry run); about 15 minutes
+#   bash scripts/test.sh --reliability  the opt-in fault injection: 20 SIGKILLs of a local run at random
+#                                     points, in a checkpoint write and in an evaluation, each resumed
+#                                     (OPENRLHF_MT_RELIABILITY_KILLS=N for another count); about 5 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -18,6 +21,10 @@ if [ "${1:-}" = "--cluster" ]; then
   shift
   echo "[test] cluster simulations (SLURM shim + 2 Ray nodes; 1-rank, async and dry-run end to end)"
   OPENRLHF_MT_CLUSTER_SIM=1 OPENRLHF_MT_E2E_FULL=1 "$VENV/bin/python" -m pytest tests/cluster tests/openrlhf/test_e2e.py "$@"
+elif [ "${1:-}" = "--reliability" ]; then
+  shift
+  echo "[test] reliability: many SIGKILLs of a local run, each resumed (tests/local/test_reliability.py)"
+  OPENRLHF_MT_RELIABILITY=1 "$VENV/bin/python" -m pytest tests/local/test_reliability.py -s "$@"
 elif [ $# -gt 0 ]; then
   echo "[test] pytest $*"
   "$VENV/bin/python" -m pytest "$@"

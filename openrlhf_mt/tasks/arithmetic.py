@@ -17,8 +17,13 @@ and operators, so results (ints, floats, complex numbers, errors) are the ones `
 
 Bounds (where ``eval`` would compute or fail slowly, docs/parity.md): more than :data:`MAX_TOKENS` tokens,
 parentheses nested deeper than :data:`MAX_PAREN_DEPTH` (CPython's own limit), more than
-:data:`MAX_UNARY_RUN` unary signs in a row, or an integer power whose result would exceed
-:data:`MAX_INT_BITS` bits: no value.
+:data:`MAX_UNARY_RUN` unary signs in a row, an integer power whose result would exceed :data:`MAX_INT_BITS`
+bits, or more than :data:`MAX_TOTAL_INT_BITS` bits of integers made in all (literals, results, and the
+operands of each division, whose cost grows with both): no value. The total never binds on an answer over
+six numbers of at most 100 used once each (at most five operations; powers within MAX_INT_BITS; at most
+about 4 x MAX_INT_BITS in all), so on the paper's tasks it leaves every reward as it was and only stops
+hostile text, such as hundreds of 4,000-digit literals multiplied together, which ``eval`` would spend
+seconds on.
 
 Variant (off by default): ``format_credit="valid"`` gives 0.1 only to an answer that has a value.
 """
@@ -39,14 +44,21 @@ MAX_TOKENS = 4096
 MAX_PAREN_DEPTH = 200
 MAX_UNARY_RUN = 200
 MAX_INT_BITS = 1 << 16
+MAX_TOTAL_INT_BITS = 6 * MAX_INT_BITS
+BITS_PER_DIGIT = math.log2(10)
 FORMAT_CREDITS = ("any_box", "valid")
 
 Number = int | float | complex
 
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _SPACE = re.compile(r"[ \t\x0c]+")
+# one token, or a run of spaces between tokens; "**" and "//" before "*" and "/"
+_TOKEN = re.compile(
+    r"(?P<space>[ \t\x0c]+)|(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)|(?P<operator>\*\*|//|[-+*/()])"
+)
+_BLANK_RUN = re.compile(r"[ \t\x0c\n]*")
 _DIGIT_RUN = re.compile(r"\d+")
-_OPERATORS = ("**", "//", "+", "-", "*", "/", "(", ")")
+_NOT_DIGITS = re.compile(r"\D*")
+_ASCII_NON_DIGITS_TO_SPACE = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isdigit()})
 # binding power of the binary operators; unary signs bind tighter than * but looser than ** (as in Python)
 _BINARY = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "**": 4}
 _UNARY = 3
@@ -56,8 +68,22 @@ class InvalidExpression(ValueError):
     pass
 
 
-def tokens(expression: str) -> list[str | Number]:
+class IntegerWork:
+    """The bits of integers one evaluation has made; raises InvalidExpression past MAX_TOTAL_INT_BITS."""
+
+    def __init__(self) -> None:
+        self.left = float(MAX_TOTAL_INT_BITS)
+
+    def spend(self, bits: float) -> None:
+        """Account for about `bits` bits of integer work, before it is done."""
+        self.left -= bits
+        if self.left < 0:
+            raise InvalidExpression(f"more than {MAX_TOTAL_INT_BITS} bits of integers in all")
+
+
+def tokens(expression: str, work: IntegerWork | None = None) -> list[str | Number]:
     """Numbers (as values) and operator strings, as CPython's tokenizer splits the text for ``eval``."""
+    work = work or IntegerWork()
     text = expression.lstrip(" \t").replace("\r", "\n")
     out: list[str | Number] = []
     level, position, at_line_start, line_done = 0, 0, True, False
@@ -72,33 +98,32 @@ def tokens(expression: str) -> list[str | Number]:
                 raise InvalidExpression("unexpected indent")
         if position == len(text):
             return out
-        char = text[position]
-        if char == "\n":
-            position, at_line_start = position + 1, True
+        if text.startswith("\n", position):  # a newline and the blank lines after it, in one step
+            blank_run_end = _BLANK_RUN.match(text, position).end()
+            position, at_line_start = text.rfind("\n", position, blank_run_end) + 1, True
             line_done = line_done or (level == 0 and bool(out))
             continue
-        space = _SPACE.match(text, position)
-        if space:
-            position = space.end()
+        token = _TOKEN.match(text, position)
+        if token is None:
+            raise InvalidExpression(f"unexpected character {text[position]!r}")
+        position = token.end()
+        if token.lastgroup == "space":
             continue
         if line_done:
             raise InvalidExpression("text after the end of the expression's line")
         if len(out) == MAX_TOKENS:
             raise InvalidExpression(f"more than {MAX_TOKENS} tokens")
-        number = _NUMBER.match(text, position)
-        if number:
-            literal = number.group()
+        if token.lastgroup == "number":
+            literal = token.group()
             if "." in literal:
                 out.append(float(literal))
             elif literal[0] == "0" and literal.strip("0"):
                 raise InvalidExpression("leading zeros in an integer literal")
             else:
+                work.spend(len(literal) * BITS_PER_DIGIT)
                 out.append(int(literal))
-            position = number.end()
             continue
-        symbol = next((op for op in _OPERATORS if text.startswith(op, position)), None)
-        if symbol is None:
-            raise InvalidExpression(f"unexpected character {char!r}")
+        symbol = token.group()
         if symbol == "(":
             if level == MAX_PAREN_DEPTH:
                 raise InvalidExpression("too many nested parentheses")
@@ -108,14 +133,6 @@ def tokens(expression: str) -> list[str | Number]:
                 raise InvalidExpression("unmatched ')'")
             level -= 1
         out.append(symbol)
-        position += len(symbol)
-
-
-def _power(base: Number, exponent: Number) -> Number:
-    integers = isinstance(base, int) and isinstance(exponent, int)
-    if integers and exponent > 0 and abs(base) > 1 and exponent * math.log2(abs(base)) > MAX_INT_BITS:
-        raise InvalidExpression(f"an integer power of more than {MAX_INT_BITS} bits")
-    return base**exponent
 
 
 _APPLY: dict[str, Callable[[Number, Number], Number]] = {
@@ -124,18 +141,41 @@ _APPLY: dict[str, Callable[[Number, Number], Number]] = {
     "*": operator.mul,
     "/": operator.truediv,
     "//": operator.floordiv,
-    "**": _power,
+    "**": operator.pow,
 }
 
 
-def _reduce(values: list[Number], pending: list[str]) -> None:
+def _integer_result_bits(symbol: str, left: int, right: int) -> float:
+    """About the bits of `left <symbol> right` for two integers (an upper bound; 0 where it is small)."""
+    if symbol in ("+", "-"):
+        return max(left.bit_length(), right.bit_length()) + 1
+    if symbol == "*":
+        return left.bit_length() + right.bit_length()
+    if symbol == "**" and right > 0 and abs(left) > 1:
+        return right * math.log2(abs(left))
+    return 0.0
+
+
+def _apply(symbol: str, left: Number, right: Number, work: IntegerWork) -> Number:
+    if type(left) is int and type(right) is int:
+        if symbol in ("/", "//"):  # long division costs about len(divisor) x len(quotient)
+            work.spend(left.bit_length() + right.bit_length())
+        else:
+            bits = _integer_result_bits(symbol, left, right)
+            if symbol == "**" and bits > MAX_INT_BITS:
+                raise InvalidExpression(f"an integer power of more than {MAX_INT_BITS} bits")
+            work.spend(bits)
+    return _APPLY[symbol](left, right)
+
+
+def _reduce(values: list[Number], pending: list[str], work: IntegerWork) -> None:
     """Apply the operator on top of `pending` to the values it takes."""
     symbol = pending.pop()
     if symbol in ("u+", "u-"):
         values.append(-values.pop() if symbol == "u-" else +values.pop())
         return
     right = values.pop()
-    values.append(_APPLY[symbol](values.pop(), right))
+    values.append(_apply(symbol, values.pop(), right, work))
 
 
 def _binds(symbol: str) -> int:
@@ -147,8 +187,9 @@ def python_value(expression: str) -> Number:
     values: list[Number] = []
     pending: list[str] = []  # operators and open parentheses
     want_operand, unary_run = True, 0
+    work = IntegerWork()
     try:
-        for token in tokens(expression):
+        for token in tokens(expression, work):
             if want_operand:
                 if token in ("+", "-"):
                     unary_run += 1
@@ -164,12 +205,12 @@ def python_value(expression: str) -> Number:
                     want_operand, unary_run = False, 0
             elif token == ")":
                 while pending[-1] != "(":
-                    _reduce(values, pending)
+                    _reduce(values, pending, work)
                 pending.pop()
             elif token in _BINARY:
                 power = _BINARY[token]
                 while pending and (_binds(pending[-1]) > power or (_binds(pending[-1]) == power < 4)):
-                    _reduce(values, pending)
+                    _reduce(values, pending, work)
                 pending.append(token)
                 want_operand = True
             else:  # a number or "(" right after an operand: adjacent literals or a call
@@ -179,20 +220,34 @@ def python_value(expression: str) -> Number:
         while pending:
             if pending[-1] == "(":
                 raise InvalidExpression("'(' was never closed")
-            _reduce(values, pending)
+            _reduce(values, pending, work)
     except (ArithmeticError, TypeError, ValueError) as error:  # what eval itself would raise
         raise InvalidExpression(str(error)) from None
     return values[0]
 
 
+def digit_runs(text: str, most: int) -> list[str]:
+    """The runs of decimal digits (any script) in `text`, in order; past `most` runs, at least one more.
+
+    Linear at C speed on megabytes: ASCII text (the usual case) has its non-digits turned into spaces and
+    is split; other text skips each stretch of non-digits with one regex match (searching for the next
+    digit run instead would cost several times more per character)."""
+    if text.isascii():
+        return text.translate(_ASCII_NON_DIGITS_TO_SPACE).split(maxsplit=most)
+    runs: list[str] = []
+    position = _NOT_DIGITS.match(text).end()
+    while position < len(text) and len(runs) <= most:
+        runs.append(_DIGIT_RUN.match(text, position).group())
+        position = _NOT_DIGITS.match(text, position + len(runs[-1])).end()
+    return runs
+
+
 def literals_match(expression: str, numbers: Sequence[int]) -> bool:
     """The released check: the runs of decimal digits (any script), read as integers, are `numbers`."""
-    wanted, found = Counter(numbers), Counter()
-    for run in _DIGIT_RUN.finditer(expression):
-        if found.total() == len(numbers) or len(run.group()) > sys.get_int_max_str_digits():
-            return False
-        found[int(run.group())] += 1
-    return found == wanted
+    runs = digit_runs(expression, len(numbers))
+    if len(runs) > len(numbers) or any(len(run) > sys.get_int_max_str_digits() for run in runs):
+        return False  # more runs than numbers; or one that int() refuses, so the released try fails
+    return Counter(map(int, runs)) == Counter(numbers)
 
 
 def grade_countdown(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -22,6 +22,22 @@ FORMAT_REWARD = 0.1
 
 class TaskDataError(ValueError):
     """Bad task input (name, label, file, row): the message names what is wrong and where."""
+
+
+class MissingTaskData(TaskDataError):
+    """The data lacks a task the run asks for: a configuration error, never skipped nor worked around."""
+
+
+#: Called with the error of a bad data row when the user asked to skip such rows (`--skip-bad-rows`): it
+#: counts and reports the row, which is then left out.
+BadRowHandler = Callable[[TaskDataError], None]
+
+
+def bad_row(error: TaskDataError, on_bad_row: BadRowHandler | None) -> None:
+    """Raise `error`, or hand it to `on_bad_row` so that the row is skipped (counted by the handler)."""
+    if on_bad_row is None:
+        raise error
+    on_bad_row(error)
 
 
 class Grade(enum.Enum):

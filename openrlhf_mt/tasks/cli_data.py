@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -14,7 +13,8 @@ from openrlhf_mt.tasks.datasets import (
     PRESETS,
     BuildConfig,
     build_datasets,
-    read_rows,
+    checked_rows,
+    require_tasks,
     write_rows,
 )
 from openrlhf_mt.tasks.paper_test import load_paper_test
@@ -49,31 +49,77 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     check.add_argument("path", type=Path, help="a .jsonl/.parquet file, or a directory such as `build --out`")
     check.add_argument("--tasks", help="comma-separated tasks that must be present (others are ignored)")
+    check.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="count and report bad rows (and test prompts also in train) instead of stopping at the first",
+    )
 
     paper = commands.add_parser("paper-test", help="convert the paper's verl-layout test parquet files")
     paper.add_argument("path", type=Path, help="a parquet file or a directory of them")
     paper.add_argument("--out", type=Path, required=True, help="output .jsonl or .parquet")
+    paper.add_argument("--skip-bad-rows", action="store_true", help="leave bad rows out (counted, reported)")
     return parser
 
 
-def check(path: Path, tasks: list[str] | None) -> None:
-    """Validate one dataset file, or every .jsonl/.parquet file in a directory; print rows per task, and for
-    a directory, how many test prompts also occur in the train split of the same format."""
+class BadRows:
+    """Collects the rows skipped under --skip-bad-rows; `report` prints how many and the first few."""
+
+    def __init__(self) -> None:
+        self.errors: list[TaskDataError] = []
+
+    def __call__(self, error: TaskDataError) -> None:
+        self.errors.append(error)
+
+    def report(self, what: str) -> None:
+        if self.errors:
+            print(
+                f"{what}: skipped {len(self.errors)} bad row(s); the first: "
+                + "; ".join(map(str, self.errors[:3]))
+            )
+        self.errors.clear()
+
+
+def check(path: Path, tasks: list[str] | None, skip_bad_rows: bool = False) -> None:
+    """Validate one dataset file, or every .jsonl/.parquet file in a directory; print rows per task and
+    repeated prompts. For a directory, a test prompt that also occurs in the train split of the same format
+    is an error naming both rows (with `skip_bad_rows`: counted). Bad rows: an error naming the file, row
+    and field (with `skip_bad_rows`: counted and reported)."""
     files = [path]
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".parquet"))
     if not files:
         raise TaskDataError(f"{path}: no .jsonl or .parquet files in this directory")
-    prompts = {}
+    bad = BadRows() if skip_bad_rows else None
+    where_of = {}
     for file in files:
-        rows = read_rows(file, tasks)
-        counts = Counter(json.loads(row["label"])["task"] for row in rows)
-        print(f"{file}: {len(rows)} valid rows; per task: {dict(sorted(counts.items()))}")
-        prompts[file.stem, file.suffix] = {row["prompt"] for row in rows}
+        rows = list(checked_rows(file, bad))
+        require_tasks(file, Counter(task for _, _, task in rows), tasks)
+        wanted = [(where, row, task) for where, row, task in rows if tasks is None or task in tasks]
+        counts = Counter(task for _, _, task in wanted)
+        print(f"{file}: {len(wanted)} valid rows; per task: {dict(sorted(counts.items()))}")
+        repeats = len(wanted) - len({row["prompt"] for _, row, _ in wanted})
+        if repeats:
+            print(
+                f"{file}: {repeats} row(s) repeat an earlier row's prompt and label (trained on more often)"
+            )
+        if bad is not None:
+            bad.report(str(file))
+        first_where = where_of[file.stem, file.suffix] = {}
+        for where, row, _ in wanted:
+            first_where.setdefault(row["prompt"], where)
     for suffix in (".jsonl", ".parquet"):
-        if ("train", suffix) in prompts and ("test", suffix) in prompts:
-            shared = len(prompts["train", suffix] & prompts["test", suffix])
-            print(f"test{suffix} prompts that are also in train{suffix}: {shared}")
+        train, test = where_of.get(("train", suffix)), where_of.get(("test", suffix))
+        if train is None or test is None:
+            continue
+        shared = [prompt for prompt in test if prompt in train]
+        print(f"test{suffix} prompts that are also in train{suffix}: {len(shared)}")
+        if shared and not skip_bad_rows:
+            raise TaskDataError(
+                f"{test[shared[0]]}, field 'prompt': also in the train split, {train[shared[0]]} "
+                f"({len(shared)} such test prompt(s) in all; a test prompt seen in training inflates the "
+                "test accuracy)"
+            )
 
 
 def main(argv: list[str], prog: str) -> int:
@@ -99,9 +145,12 @@ def main(argv: list[str], prog: str) -> int:
             removed = manifest["train_test_collisions_removed"]
             print(f"train prompts dropped because they are in the test split: {removed}")
         elif args.command == "check":
-            check(args.path, args.tasks.split(",") if args.tasks else None)
+            check(args.path, args.tasks.split(",") if args.tasks else None, args.skip_bad_rows)
         else:
-            rows = load_paper_test(args.path)
+            bad = BadRows() if args.skip_bad_rows else None
+            rows = load_paper_test(args.path, bad)
+            if bad is not None:
+                bad.report(str(args.path))
             write_rows(rows, args.out)
             counts = Counter(row["datasource"] for row in rows)
             print(f"wrote {len(rows)} rows to {args.out}; per task: {dict(sorted(counts.items()))}")

@@ -18,12 +18,19 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from openrlhf_mt.tasks.base import Row, TaskDataError, decode_label
+from openrlhf_mt.tasks.base import (
+    BadRowHandler,
+    MissingTaskData,
+    Row,
+    TaskDataError,
+    bad_row,
+    decode_label,
+)
 from openrlhf_mt.tasks.reasoning_gym_utils import reasoning_gym_version
 from openrlhf_mt.tasks.registry import get_task
 from openrlhf_mt.tasks.streams import paper_test_rows
@@ -276,60 +283,112 @@ def write_rows(rows: Sequence[Row], path: str | os.PathLike[str]) -> list[str]:
     return [str(path)]
 
 
-def _raw_records(path: Path) -> list[Any]:
-    if path.suffix == ".jsonl":
-        records = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError as error:
-                raise TaskDataError(f"{path}, line {number}: not valid JSON ({error})") from None
-        return records
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
+def _jsonl_records(path: Path, on_bad_row: BadRowHandler | None) -> Iterator[tuple[str, Any]]:
+    """(where, record) per non-blank line; a line that is not UTF-8 or not JSON is a bad row."""
+    lines = path.read_bytes().split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        where = f"{path}, line {number}"
         try:
-            table = pq.read_table(path)
-        except Exception as error:
-            raise TaskDataError(f"{path}: not a readable parquet file ({error})") from None
-        missing = [column for column in ("prompt", "label") if column not in table.column_names]
-        if missing:
-            raise TaskDataError(f"{path}: missing column(s) {missing}; has {table.column_names}")
-        return table.to_pylist()
-    raise TaskDataError(f"{path}: unknown file type {path.suffix!r}; use .jsonl or .parquet")
+            yield where, json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            bad_row(TaskDataError(f"{where}: not valid UTF-8 ({error})"), on_bad_row)
+        except ValueError as error:
+            truncated = " (the file ends here: truncated?)" if number == len(lines) else ""
+            bad_row(TaskDataError(f"{where}: not valid JSON ({error}){truncated}"), on_bad_row)
 
 
-def read_rows(path: str | os.PathLike[str], tasks: Sequence[str] | None = None) -> list[Row]:
-    """Rows of a ``.jsonl``/``.parquet`` dataset, each checked (prompt text, label JSON with a known task
-    and its ground truth); with `tasks`, only those tasks, and each must have rows."""
+def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:
+        raise TaskDataError(f"{path}: not a readable parquet file ({error})") from None
+    missing = [column for column in ("prompt", "label") if column not in table.column_names]
+    if missing:
+        raise TaskDataError(f"{path}: missing column(s) {missing}; has {table.column_names}")
+    try:
+        records = table.to_pylist()
+    except Exception as error:  # e.g. string cells that are not valid UTF-8
+        raise TaskDataError(f"{path}: cannot read its rows ({error})") from None
+    for index, record in enumerate(records):
+        yield f"{path}, row {index}", record
+
+
+def _checked_row(where: str, record: Any) -> tuple[Row, str]:
+    """A record as a row (prompt text, label JSON with a known task and its ground truth), and its task."""
+    if not isinstance(record, dict):
+        raise TaskDataError(
+            f"{where}: expected an object with fields {list(COLUMNS)}, got {type(record).__name__}"
+        )
+    for field in ("prompt", "label"):
+        if not isinstance(record.get(field), str):
+            raise TaskDataError(f"{where}: field {field!r} missing or not text")
+    label = decode_label(record["label"], where=f"{where}, field 'label'")
+    try:
+        task = get_task(label["task"])
+    except TaskDataError as error:
+        raise TaskDataError(f"{where}, field 'label': {error}") from None
+    task.truth(label, where=f"{where}, field 'label'")
+    datasource = record.get("datasource") or task.name
+    return {"prompt": record["prompt"], "label": record["label"], "datasource": datasource}, task.name
+
+
+def checked_rows(
+    path: str | os.PathLike[str], on_bad_row: BadRowHandler | None = None
+) -> Iterator[tuple[str, Row, str]]:
+    """(where, row, task) for each valid row of a ``.jsonl``/``.parquet`` dataset; see `read_rows`."""
     path = Path(path)
     if not path.exists():
         raise TaskDataError(f"{path}: no such file")
+    if path.suffix == ".jsonl":
+        records = _jsonl_records(path, on_bad_row)
+    elif path.suffix == ".parquet":
+        records = _parquet_records(path)
+    else:
+        raise TaskDataError(f"{path}: unknown file type {path.suffix!r}; use .jsonl or .parquet")
+    label_of_prompt: dict[str, tuple[str, str]] = {}  # prompt -> (its label, where it was first seen)
+    for where, record in records:
+        try:
+            row, task = _checked_row(where, record)
+            first = label_of_prompt.setdefault(row["prompt"], (row["label"], where))
+            if first[0] != row["label"]:
+                raise TaskDataError(
+                    f"{where}, field 'label': the same prompt as {first[1]} with another label "
+                    f"({row['label'][:80]!r} vs {first[0][:80]!r})"
+                )
+        except TaskDataError as error:
+            bad_row(error, on_bad_row)
+            continue
+        yield where, row, task
+
+
+def read_rows(
+    path: str | os.PathLike[str],
+    tasks: Sequence[str] | None = None,
+    on_bad_row: BadRowHandler | None = None,
+) -> list[Row]:
+    """Rows of a ``.jsonl``/``.parquet`` dataset, each checked (UTF-8, JSON, prompt text, label JSON with a
+    known task and its ground truth, no prompt given two different labels); with `tasks`, only those tasks,
+    and each must have rows (else MissingTaskData).
+
+    A bad row raises TaskDataError naming the file, the row (jsonl: line) and the field; with `on_bad_row`,
+    the error is passed to it instead and the row is skipped (the caller counts and reports it).
+    """
     rows: list[Row] = []
     present: Counter[str] = Counter()
-    for index, record in enumerate(_raw_records(path)):
-        where = f"{path}, row {index}"
-        if not isinstance(record, dict):
-            raise TaskDataError(
-                f"{where}: expected an object with fields {list(COLUMNS)}, got {type(record).__name__}"
-            )
-        for field in ("prompt", "label"):
-            if not isinstance(record.get(field), str):
-                raise TaskDataError(f"{where}: field {field!r} missing or not text")
-        label = decode_label(record["label"], where=f"{where}, field 'label'")
-        try:
-            task = get_task(label["task"])
-        except TaskDataError as error:
-            raise TaskDataError(f"{where}, field 'label': {error}") from None
-        task.truth(label, where=f"{where}, field 'label'")
-        present[task.name] += 1
-        if tasks is None or task.name in tasks:
-            datasource = record.get("datasource") or task.name
-            rows.append({"prompt": record["prompt"], "label": record["label"], "datasource": datasource})
-    if tasks is not None:
-        empty = [name for name in tasks if not present[name]]
-        if empty:
-            raise TaskDataError(f"{path}: no rows for task(s) {empty}; it has {dict(present) or 'no rows'}")
+    for _, row, task in checked_rows(path, on_bad_row):
+        present[task] += 1
+        if tasks is None or task in tasks:
+            rows.append(row)
+    require_tasks(path, present, tasks)
     return rows
+
+
+def require_tasks(path: str | os.PathLike[str], present: Counter[str], tasks: Sequence[str] | None) -> None:
+    """MissingTaskData unless each of `tasks` has rows in `present` (rows per task of the file `path`)."""
+    empty = [name for name in tasks or () if not present[name]]
+    if empty:
+        raise MissingTaskData(f"{path}: no rows for task(s) {empty}; it has {dict(present) or 'no rows'}")

@@ -6,7 +6,9 @@ OpenRLHF 0.11.2 (``openrlhf/utils/agent.py``, ``SingleTurnAgentExecutor``) loads
 ``rewards`` (used for training), ``scores`` (dynamic filtering; falls back to ``rewards``) and
 ``extra_logs`` (each value logged per sample, so every sample must carry the same keys). If the
 function raises, upstream logs it and leaves the sample without a reward, which fails later, far from
-the cause: so this function never raises; a failed sample scores 0 and counts in ``reward_failed``.
+the cause: so this function never raises; a failed sample (a label that is not a task's JSON, a task's
+reward function that raises or returns NaN/inf: `tasks.guard.ScoreGuard`) scores 0, counts in
+``reward_failed``, and the first failure of each task and cause is logged with its message.
 
 Each sample is routed by the ``"task"`` field of its label. The response is the query after the prompt
 (the query starts with the decoded prompt; else the text after the prompt's last 64 characters; else
@@ -17,7 +19,6 @@ ending in ``"\n<|endoftext|>"`` has an empty last line there, and here too (docs
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -26,33 +27,41 @@ import torch
 
 from openrlhf_mt.tasks import get_task
 from openrlhf_mt.tasks.base import decode_label
-
-logger = logging.getLogger(__name__)
+from openrlhf_mt.tasks.guard import ScoreGuard
 
 # Special tokens as tokenizers print them: <|im_end|>, <|endoftext|>, <｜end▁of▁sentence｜>, </s>, <eos>, ...
 _SPECIAL_TOKEN = re.compile(r"<\|[^<>\s]{1,40}\|>|<｜[^<>\s]{1,40}｜>|</?s>|<eos>|<pad>|<unk>")
 _MAX_SPECIAL_TOKEN_CHARS = 48
 _PROMPT_TAIL_CHARS = 64
+GUARD = ScoreGuard()  # one per process (each Ray worker that scores): counts and logs its failures
+
+
+def trailing_special_tokens_start(text: str, end: int | None = None, limit: int = 16) -> int:
+    """Where the special tokens (up to `limit`) that end `text[:end]` begin; whitespace before them stays."""
+    end = len(text) if end is None else end
+    for _ in range(limit):
+        start = text.rfind("<", max(0, end - _MAX_SPECIAL_TOKEN_CHARS), end)
+        if start < 0 or not _SPECIAL_TOKEN.fullmatch(text, start, end):
+            break
+        end = start
+    return end
 
 
 def strip_trailing_special_tokens(text: str, limit: int = 16) -> str:
     """`text` without the special tokens (up to `limit`) that end it; whitespace is kept."""
-    for _ in range(limit):
-        start = text.rfind("<", max(0, len(text) - _MAX_SPECIAL_TOKEN_CHARS))
-        if start < 0 or not _SPECIAL_TOKEN.fullmatch(text, start):
-            break
-        text = text[:start]
-    return text
+    return text[: trailing_special_tokens_start(text, limit=limit)]
 
 
 def split_response(query: str, prompt: str) -> str:
-    """The response part of OpenRLHF's query text (prompt + response, special tokens kept)."""
+    """The response part of OpenRLHF's query text (prompt + response, special tokens kept): one slice of
+    the query, however long it is."""
     if query.startswith(prompt):
-        return strip_trailing_special_tokens(query[len(prompt) :])
-    tail = prompt[-_PROMPT_TAIL_CHARS:]
-    position = query.rfind(tail) if tail else -1
-    response = query[position + len(tail) :] if position >= 0 else query
-    return strip_trailing_special_tokens(response)
+        start = len(prompt)
+    else:
+        tail = prompt[-_PROMPT_TAIL_CHARS:]
+        position = query.rfind(tail) if tail else -1
+        start = position + len(tail) if position >= 0 else 0
+    return query[start : max(start, trailing_special_tokens_start(query))]
 
 
 def _score_one(query: Any, prompt: Any, label: Any) -> tuple[float, float, bool]:
@@ -60,11 +69,13 @@ def _score_one(query: Any, prompt: Any, label: Any) -> tuple[float, float, bool]
     try:
         task = get_task(decode_label(label)["task"])
         response = split_response(str(query), str(prompt))
-        reward = task.score(response, label, train=True)
-        return reward, (1.0 if reward == 1.0 else 0.0), False
     except Exception as error:  # never let one sample take the rollout down
-        logger.warning("openrlhf-mt reward_func: sample scored 0 after %s: %s", type(error).__name__, error)
+        GUARD.record("(unknown)", "bad_sample", f"reward_func got {type(error).__name__}: {error}")
         return 0.0, 0.0, True
+    reward = GUARD.try_score(task, response, label, train=True)
+    if reward is None:
+        return 0.0, 0.0, True
+    return reward, (1.0 if reward == 1.0 else 0.0), False
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[str], **kwargs: Any) -> dict:

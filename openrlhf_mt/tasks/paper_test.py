@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from openrlhf_mt.tasks.base import Row, TaskDataError
+from openrlhf_mt.tasks.base import BadRowHandler, Row, TaskDataError, bad_row
 from openrlhf_mt.tasks.registry import get_task
 
 REQUIRED_COLUMNS = ("data_source", "prompt", "reward_model")
@@ -60,9 +60,25 @@ def _prompt_text(prompt: Any, where: str) -> str:
     )
 
 
-def load_paper_test(path: str | os.PathLike[str]) -> list[Row]:
+def _row(record: dict[str, Any], where: str) -> Row:
+    source = record["data_source"]
+    if not isinstance(source, str) or not source:
+        raise TaskDataError(f"{where}: field data_source is empty or not text: {source!r:.80}")
+    try:
+        task = get_task(source.removesuffix("-test").removesuffix("-train"))
+    except TaskDataError as error:
+        raise TaskDataError(f"{where}: field data_source: {error}") from None
+    reward_model = record["reward_model"]
+    truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
+    return task.make_row(_prompt_text(record["prompt"], where), _ground_truth(task.name, truth, where))
+
+
+def load_paper_test(path: str | os.PathLike[str], on_bad_row: BadRowHandler | None = None) -> list[Row]:
     """Rows ``{"prompt", "label", "datasource"}`` from a verl-layout test parquet file (or a directory of
-    them); ``datasource`` is our task name (``countdown-medium`` for ``countdown-medium-test``)."""
+    them); ``datasource`` is our task name (``countdown-medium`` for ``countdown-medium-test``).
+
+    A bad row raises TaskDataError naming the file, row and field; with `on_bad_row` it is passed the error
+    instead and the row is skipped. A file that cannot be read at all always raises."""
     import pyarrow.parquet as pq
 
     rows: list[Row] = []
@@ -74,17 +90,13 @@ def load_paper_test(path: str | os.PathLike[str]) -> list[Row]:
         missing = [column for column in REQUIRED_COLUMNS if column not in table.column_names]
         if missing:
             raise TaskDataError(f"{file}: missing column(s) {missing}; has {table.column_names}")
-        for index, record in enumerate(table.select(list(REQUIRED_COLUMNS)).to_pylist()):
-            where = f"{file}, row {index}"
-            source = record["data_source"]
-            if not isinstance(source, str) or not source:
-                raise TaskDataError(f"{where}: field data_source is empty")
+        try:
+            records = table.select(list(REQUIRED_COLUMNS)).to_pylist()
+        except Exception as error:  # e.g. string cells that are not valid UTF-8
+            raise TaskDataError(f"{file}: cannot read its rows ({error})") from None
+        for index, record in enumerate(records):
             try:
-                task = get_task(source.removesuffix("-test").removesuffix("-train"))
+                rows.append(_row(record, f"{file}, row {index}"))
             except TaskDataError as error:
-                raise TaskDataError(f"{where}: field data_source: {error}") from None
-            reward_model = record["reward_model"]
-            truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
-            truth = _ground_truth(task.name, truth, where)
-            rows.append(task.make_row(_prompt_text(record["prompt"], where), truth))
+                bad_row(error, on_bad_row)
     return rows

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from openrlhf_mt.tasks.base import Row, Task, TaskDataError
+from openrlhf_mt.tasks.base import BadRowHandler, MissingTaskData, Row, Task
 
 # eval prompts come from a seed far from any training seed, then are removed from the training rows
 EVAL_SEED_OFFSET = 1_000_003
@@ -70,11 +70,14 @@ def split_rows(
     return train_rows, eval_rows
 
 
-def paper_test_rows(path: str | os.PathLike[str] | None, task_names: list[str]) -> dict[str, list[Row]]:
+def paper_test_rows(
+    path: str | os.PathLike[str] | None, task_names: list[str], on_bad_row: BadRowHandler | None = None
+) -> dict[str, list[Row]]:
     """All of the paper's test rows (200 per task and level) of each of `task_names` that is a paper task.
 
-    Other tasks (tiny-*, rg:*) get no entry. A paper task that the files lack is an error naming it and
-    `path`; nothing is read when `path` is None or no paper task is asked for.
+    Other tasks (tiny-*, rg:*) get no entry. A paper task that the files lack is a MissingTaskData error
+    naming it and `path`; nothing is read when `path` is None or no paper task is asked for. Bad rows: see
+    `load_paper_test`.
     """
     from openrlhf_mt.tasks.paper import PAPER_TASKS
     from openrlhf_mt.tasks.paper_test import load_paper_test
@@ -84,11 +87,11 @@ def paper_test_rows(path: str | os.PathLike[str] | None, task_names: list[str]) 
         return {}
     path = Path(path).expanduser()
     by_task: dict[str, list[Row]] = {}
-    for row in load_paper_test(path):
+    for row in load_paper_test(path, on_bad_row):
         by_task.setdefault(row["datasource"], []).append(row)
     missing = [name for name in wanted if name not in by_task]
     if missing:
-        raise TaskDataError(
+        raise MissingTaskData(
             f"{path}: no test rows for paper task(s) {', '.join(missing)}; the files hold {sorted(by_task)}"
         )
     return {name: by_task[name] for name in wanted}

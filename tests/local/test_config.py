@@ -92,6 +92,53 @@ def test_yaml_then_method_then_overrides(tmp_path):
         ("", ["nonsense"], r"--set 'nonsense': expected section.key=value"),
         ("- a\n- b\n", [], r"expected a mapping"),
         ("algo:\n  signal_source: eval\n", ["eval.every=0"], r"signal_source: eval .* needs eval.every > 0"),
+        # numbers that are not numbers, or out of range
+        ("", ["algo.lam=.nan"], r"algo.lam: nan is not a finite number"),
+        ("", ["algo.lr=.inf"], r"algo.lr: inf is not a finite number"),
+        ("", ["algo.lam=-0.1"], r"algo.lam: -0.1 is below the minimum 0.0"),
+        ("", ["algo.lr=0"], r"algo.lr: 0.0 must be greater than 0.0"),
+        ("", ["train.lr=-.inf"], r"train.lr: -inf is not a finite number"),
+        ("", ["algo.clip_low=1.0"], r"algo.clip_low: 1.0 must be less than 1.0"),
+        ("", ["algo.clip_high=-0.1"], r"algo.clip_high: -0.1 is below the minimum 0.0"),
+        ("", ["algo.improvement_clip=0"], r"algo.improvement_clip: 0.0 must be greater than 0.0"),
+        ("", ["algo.rho_decay=1"], r"algo.rho_decay: 1.0 must be less than 1.0"),
+        ("", ["algo.j_ema_decay=1"], r"algo.j_ema_decay: 1.0 must be less than 1.0"),
+        ("", ["algo.oversample=0.5"], r"algo.oversample: 0.5 is below the minimum 1.0"),
+        ("", ["train.adam_betas=[0.9]"], r"train.adam_betas: expected two numbers in \[0, 1\)"),
+        ("", ["train.adam_betas=[0.9, 1.0]"], r"train.adam_betas: expected two numbers in \[0, 1\)"),
+        ("", ["seed=-1"], r"seed: -1 is below the minimum 0"),
+        # zero or negative sizes
+        ("", ["rollout.prompts_per_step=0"], r"rollout.prompts_per_step: 0 is below the minimum 1"),
+        ("", ["rollout.rollouts_per_prompt=1"], r"rollout.rollouts_per_prompt: 1 is below the minimum 2"),
+        ("", ["data.train_size=0"], r"data.train_size: 0 is below the minimum 1"),
+        ("", ["train.mini_batches=0"], r"train.mini_batches: 0 is below the minimum 1"),
+        ("", ["train.steps=-1"], r"train.steps: -1 is below the minimum 0"),
+        ("", ["algo.max_rounds=0"], r"algo.max_rounds: 0 is below the minimum 1"),
+        # a batch the mini-batches cannot divide
+        (
+            "",
+            ["rollout.prompts_per_step=2", "rollout.rollouts_per_prompt=2", "train.mini_batches=5"],
+            r"train.mini_batches: 5 mini-batches, but a full batch has only .* = 4 samples",
+        ),
+        # static weights
+        ("", ["algo.weighter=static"], r"algo.static_weights: weighter=static needs a task -> weight"),
+        (
+            "",
+            ["algo.weighter=static", "algo.static_weights={tiny-add: 1, tiny-countdown: -1, tiny-arc: 1}"],
+            r"algo.static_weights: weights must be >= 0; negative: \{'tiny-countdown': -1.0\}",
+        ),
+        (
+            "",
+            ["algo.weighter=static", "algo.static_weights={tiny-add: 0, tiny-countdown: 0, tiny-arc: 0}"],
+            r"algo.static_weights: all weights are 0",
+        ),
+        (
+            "",
+            ["algo.weighter=static", "algo.static_weights={tiny-add: 1, tiny-countdown: 1, tiny-ark: 1}"],
+            r"algo.static_weights: needs exactly one weight per task of data.tasks",
+        ),
+        ("", ["algo.static_weights={tiny-add: 1}"], r"algo.static_weights: only used with weighter=static"),
+        ("", ["algo.reuse_max_age=2", "algo.preserve_ratio=false"], r"algo.reuse_max_age: replaying"),
     ],
 )
 def test_bad_input_names_the_key(tmp_path, text, overrides, message):

@@ -11,15 +11,15 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tiny_runs import SMALL, TASKS, assert_same_final_weights, config, without_times
 
-from openrlhf_mt.config import METHOD_PRESETS, load_config
+from openrlhf_mt.config import METHOD_PRESETS
+from openrlhf_mt.engines.local.checkpoint import checkpoint_candidates, load_state
 from openrlhf_mt.engines.local.logger import read_metrics
 from openrlhf_mt.engines.local.trainer import LocalTrainer
 from openrlhf_mt.engines.local.warmup import warmed_up_tiny
@@ -27,36 +27,9 @@ from openrlhf_mt.tasks import Grade, Task, register_task
 
 pytestmark = pytest.mark.slow
 
-TASKS = ["tiny-add", "tiny-countdown", "tiny-arc"]
-SMALL = [
-    f"model.cache_dir={Path(tempfile.gettempdir()) / 'openrlhf-mt-test-cache'}",
-    "model.warmup_steps=80",
-    "model.warmup_batch_size=48",
-    "model.threads=1",
-    "data.train_size=300",
-    "data.eval_size=8",
-    "rollout.prompts_per_step=4",
-    "rollout.rollouts_per_prompt=4",
-    "rollout.max_new_tokens=12",
-    "train.steps=2",
-    "train.mini_batches=2",
-    "eval.every=2",
-    "eval.samples=2",
-    "algo.max_rounds=2",
-    "logging.progress=false",
-    "logging.tensorboard=false",
-]
 PER_STEP = ["step", "rollout/rounds", "rollout/generated_groups", "time/generate_s", "time/train_s"]
 PER_TASK = ["weights/{}", "batch_share/{}", "train/{}/accuracy", "train/{}/zero_gradient_rate"]
 PER_EVAL = ["eval/{}/accuracy", "eval/worst_accuracy", "eval/mean_accuracy"]
-
-
-def config(out: Path, method: str = "mt-grpo", *extra: str):
-    return load_config(None, method=method, overrides=[*SMALL, f"out={out}", *extra])
-
-
-def without_times(rows):
-    return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
 
 
 @pytest.mark.parametrize("method", list(METHOD_PRESETS))
@@ -116,9 +89,12 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path):
     process.wait()
     assert len(read_metrics(metrics)) < len(uninterrupted)
 
+    found = checkpoint_candidates(out / "checkpoints" / "last")
+    assert found and load_state(found[0])["step"] >= 1  # complete and readable: the newest is resumed
     LocalTrainer(config(out, "mt-grpo", *steps), resume=True).train()
     resumed = read_metrics(metrics)
     assert without_times(resumed) == without_times(uninterrupted)
+    assert_same_final_weights(tmp_path / "straight", out)
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -94,6 +96,22 @@ def test_cpu_defaults_give_one_rank_per_model() -> None:
         ("--mt.method mtgrpo", "argument --mt.method: invalid choice: 'mtgrpo'"),
         ("--algo.dynamic_filtering_enable", "--algo.dynamic_filtering_enable: MT-GRPO filters"),
         ("--mt.cpu --ds.packing_samples", "--ds.packing_samples: not available with --mt.cpu"),
+        ("--mt.lamb 0.2", "unrecognized arguments: --mt.lamb 0.2"),
+        ("--mt.preserve_ratio maybe", "--mt.preserve_ratio: expected true or false, got 'maybe'"),
+        ("--mt.lam nan", "--mt.lam: nan is not a finite number"),
+        ("--mt.lr inf", "--mt.lr: inf is not a finite number"),
+        ("--mt.clip_low 1.5", "--mt.clip_low: 1.5 must be less than 1.0"),
+        ("--mt.weighter static", "--mt.static_weights: weighter=static needs a task -> weight mapping"),
+        ("--mt.weighter static --mt.static_weights '{a: -1, b: 2}'", "weights must be >= 0"),
+        ("--mt.weighter static --mt.static_weights '{a: 0, b: 0}'", "all weights are 0"),
+        ("--rollout.batch_size 0", "--rollout.batch_size: 0 is below the minimum 1"),
+        ("--train.micro_batch_size 0", "--train.micro_batch_size: 0 is below the minimum 1"),
+        ("--actor.num_gpus_per_node 0", "--actor.num_gpus_per_node: 0 is below the minimum 1"),
+        ("--actor.adam.lr=-1e-6", "--actor.adam.lr: -1e-06 must be a number > 0"),
+        ("--actor.adam.lr nan", "--actor.adam.lr: nan must be a number > 0"),
+        ("--actor.eps_clip_low_high 1.2 0.3", "--actor.eps_clip_low_high (low): 1.2 must be in [0, 1)"),
+        ("--rollout.top_p 0", "--rollout.top_p: 0.0 must be in (0, 1]"),
+        ("--rollout.temperature 0", "--rollout.temperature: 0.0 must be a number > 0"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_flag(
@@ -249,3 +267,43 @@ def _check_released_settings(name: str, args: argparse.Namespace) -> None:
     if method == "mt-grpo-reg":
         assert algo.eta == float(name.rpartition("eta")[2]), name
     assert tuple(args.actor.adam.betas) == (0.9, 0.999) and args.actor.adam.weight_decay == 0.01
+
+
+def _rows_file(path, *records: dict) -> str:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return str(path)
+
+
+ROW = {"prompt": "add 1+2=", "label": '{"task":"tiny-add","target":"3"}'}
+ARC_ROW = {"prompt": "arc 1>1;2>", "label": '{"task":"tiny-arc","target":"2"}'}
+
+
+def test_local_data_files_are_validated_before_anything_starts(tmp_path, capsys) -> None:
+    base = f"--actor.model_name_or_path m --ckpt.path {tmp_path / 'ckpt'} --rollout.n_samples_per_prompt 2"
+    bad = _rows_file(tmp_path / "bad.jsonl", ROW, {"prompt": "p"}, ARC_ROW)
+    with pytest.raises(SystemExit) as exit_info:
+        args_of(f"{base} --data.prompt_dataset {bad}")
+    assert exit_info.value.code == 2
+    assert "bad.jsonl, line 2: field 'label' missing or not text" in capsys.readouterr().err
+    ns = vars(args_of(f"{base} --data.prompt_dataset {bad} --mt.skip_bad_rows"))
+    assert ns["mt.data_rows_skipped"] == 1
+    assert ns["data.prompt_dataset"] == str(tmp_path / "ckpt" / "valid_rows" / "bad.jsonl")
+    valid = Path(ns["data.prompt_dataset"]).read_text().splitlines()
+    assert [json.loads(line) for line in valid] == [
+        {**ROW, "datasource": "tiny-add"},
+        {**ARC_ROW, "datasource": "tiny-arc"},
+    ]
+    assert "skipped 1 bad row(s) (--mt.skip_bad_rows)" in capsys.readouterr().out
+
+
+def test_static_weights_must_name_the_tasks_of_the_prompt_data(tmp_path, capsys) -> None:
+    good = _rows_file(tmp_path / "good.jsonl", ROW, ARC_ROW)
+    base = f"--actor.model_name_or_path m --data.prompt_dataset {good} --rollout.n_samples_per_prompt 2"
+    weights = "--mt.weighter static --mt.static_weights"
+    assert vars(args_of(f"{base} {weights} '{{tiny-add: 1, tiny-arc: 2}}'"))["mt.data_rows_skipped"] == 0
+    with pytest.raises(SystemExit):
+        args_of(f"{base} {weights} '{{tiny-add: 1, tiny-countdown: 2}}'")
+    assert (
+        "--mt.static_weights: needs exactly one weight per task of the prompt data ['tiny-add', 'tiny-arc']"
+        in capsys.readouterr().err
+    )

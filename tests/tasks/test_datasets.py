@@ -1,6 +1,7 @@
 """Dataset building (train/test jsonl + parquet + manifest), reading with clear errors, and the CLI."""
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -155,14 +156,21 @@ GOOD = {"prompt": "add 1+2=", "label": '{"task":"tiny-add","target":"3"}', "data
 @pytest.mark.parametrize(
     ("records", "message"),
     [
-        ([GOOD, {"prompt": "p"}], r"rows\.jsonl, row 1: field 'label' missing or not text"),
-        ([GOOD, {**GOOD, "label": "{oops"}], r"row 1, field 'label': label is not valid JSON"),
-        ([{**GOOD, "label": '{"task":"tiny-add"}'}], r"row 0, field 'label': label of task 'tiny-add' lacks"),
+        ([GOOD, {"prompt": "p"}], r"rows\.jsonl, line 2: field 'label' missing or not text"),
+        ([GOOD, {**GOOD, "label": "{oops"}], r"line 2, field 'label': label is not valid JSON"),
+        (
+            [{**GOOD, "label": '{"task":"tiny-add"}'}],
+            r"line 1, field 'label': label of task 'tiny-add' lacks",
+        ),
         (
             [{**GOOD, "label": '{"task":"tiny-ad","target":"3"}'}],
-            r"row 0, field 'label': unknown task 'tiny-ad'",
+            r"line 1, field 'label': unknown task 'tiny-ad'",
         ),
-        (["just a string"], r"row 0: expected an object"),
+        (["just a string"], r"line 1: expected an object"),
+        (
+            [GOOD, {**GOOD, "label": '{"task":"tiny-add","target":"4"}'}],
+            r"line 2, field 'label': the same prompt as .*rows\.jsonl, line 1 with another label",
+        ),
     ],
 )
 def test_read_rows_errors_name_file_row_and_field(records, message, tmp_path):
@@ -233,7 +241,12 @@ def test_cli_build_check_paper_test_and_tasks(tmp_path, capsys):
     rows = read_rows(tmp_path / "d" / "train.jsonl")
     write_rows(rows, leaky / "train.jsonl")
     write_rows(rows[:3], leaky / "test.jsonl")
-    assert data_main(["check", str(leaky)], prog="data") == 0
+    assert data_main(["check", str(leaky)], prog="data") == 2  # a test prompt seen in training: an error
+    captured = capsys.readouterr()
+    assert "test.jsonl prompts that are also in train.jsonl: 3" in captured.out
+    assert re.search(r"test\.jsonl, line 1, field 'prompt': also in the train split, .*train\.jsonl, line 1 "
+                     r"\(3 such test prompt\(s\) in all", captured.err)  # fmt: skip
+    assert data_main(["check", str(leaky), "--skip-bad-rows"], prog="data") == 0  # counted, reported
     assert "test.jsonl prompts that are also in train.jsonl: 3" in capsys.readouterr().out
     (tmp_path / "empty").mkdir()
     assert data_main(["check", str(tmp_path / "empty")], prog="data") == 2

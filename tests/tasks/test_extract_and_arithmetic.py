@@ -1,6 +1,12 @@
 """Answer extraction and the Countdown check, against hand-worked cases of the released semantics
 (docs/parity.md) and, for the evaluator, against CPython's own eval on generated arithmetic."""
 
+import contextlib
+import re
+import sys
+import time
+from collections import Counter
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,8 +15,10 @@ from openrlhf_mt.tasks.arithmetic import (
     MAX_INT_BITS,
     MAX_PAREN_DEPTH,
     MAX_TOKENS,
+    MAX_TOTAL_INT_BITS,
     MAX_UNARY_RUN,
     InvalidExpression,
+    digit_runs,
     grade_countdown,
     literals_match,
     python_value,
@@ -218,3 +226,73 @@ def test_python_value_is_what_cpython_eval_gives(expression):
         assert got != got, expression
     else:
         assert got == want and type(got) is type(want), (expression, got, want)
+
+
+def _cpu_ms(function, *args) -> float:
+    """Best CPU time of three calls, in ms (a shared machine's descheduling does not count)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        with contextlib.suppress(InvalidExpression):
+            function(*args)
+        best = min(best, time.process_time() - started)
+    return 1e3 * best
+
+
+HUGE_LITERAL = "9" * 4300  # the most digits int() converts
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "*".join([HUGE_LITERAL] * 240),  # 1 MiB: seconds of multiplication for eval
+        "*".join(["9" * 1000] * 1000),
+        "+".join(["99**9000"] * 400),
+        "//".join(["(99**4500*99**4500)"] * 400),  # long divisions of numbers near the bound
+        "(99**9000)*(99**9000)*(99**9000)",
+    ],
+)
+def test_python_value_bounds_the_work_on_huge_integers(expression):
+    with pytest.raises(InvalidExpression, match="bits of integers in all"):
+        python_value(expression)
+    assert _cpu_ms(python_value, expression) < 10
+
+
+def test_the_integer_bounds_never_bind_on_six_numbers_up_to_100():
+    """The most a six-number countdown answer can make (two powers near the bound, then their product or
+    quotient) is computed exactly as eval computes it (eval runs hand-written arithmetic here)."""
+    for expression in (
+        "100**(99*98)//97**(96*95)",  # two powers of ~62,000 bits and a long division
+        "100**(99*98)*97**(96*95)",
+        "1**(2**(64*32*32)*1)",  # a power at the bound, times 1, as a power of 1
+        "(100**(99*98)*97)**(6-6)",
+    ):
+        assert python_value(expression) == eval(expression, {"__builtins__": None}, {}), expression
+    assert 2 * MAX_INT_BITS < MAX_TOTAL_INT_BITS
+
+
+def test_blank_line_runs_are_read_in_one_step():
+    """Blank lines inside parentheses are free to eval; a megabyte of them costs no more than a few."""
+    text = "(25+50" + "\r" * 1_000_000 + ")"
+    assert python_value(text) == 75 == eval("(25+50" + "\r" * 10 + ")")
+    assert python_value("(1\r \t\r\x0c\r+2)") == 3 == eval("(1\r \t\r\x0c\r+2)")
+    assert _cpu_ms(python_value, text) < 10
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="0123456789 +-*/().\r\n١٢٣３𝟗ßx", max_size=40), st.integers(0, 6))
+def test_digit_runs_are_the_released_regex_runs(text, most):
+    """The fast path (ASCII text: translate and split) and the Unicode path find the runs re's \\d+ finds."""
+    runs = re.findall(r"\d+", text)
+    assert digit_runs(text, most)[: most + 1] == runs[: most + 1] or len(runs) > most
+
+
+def test_literals_match_is_linear_on_megabytes():
+    numbers = [25, 50, 75, 100, 3, 6]
+    for filler in ("\r", "x", "ß"):
+        text = "(25+50+75+100+3+6" + filler * 1_000_000 + ")"
+        assert literals_match(text, numbers)
+        assert _cpu_ms(literals_match, text, numbers) < 10
+    assert not literals_match("1+" * 500_000 + "1", [1])
+    assert Counter(map(int, digit_runs("١+2+３", 5))) == Counter([1, 2, 3])
+    assert sys.get_int_max_str_digits() == 4300

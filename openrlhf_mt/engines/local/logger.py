@@ -1,7 +1,9 @@
 """Metrics sinks: OUT/metrics.jsonl (always), TensorBoard (optional), Weights & Biases (when asked).
 
 One JSON object per line and step, with flat "section/name" keys. On resume the file is cut back to the
-checkpoint's step, so rows written after the last checkpoint by an interrupted run are not duplicated.
+checkpoint's step, so rows written after the last checkpoint by an interrupted run are not duplicated; a last
+row that a killed run left half-written is dropped, and the cut file replaces the old one by a rename, so a
+kill during the resume itself loses nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ from typing import Any
 from openrlhf_mt.config import LoggingConfig, RunConfig, to_dict
 
 
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a metrics.jsonl file."""
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+def read_metrics(path: str | Path, allow_cut_last_line: bool = False) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl file. With `allow_cut_last_line`, a last line that is not complete JSON
+    (a run killed while writing it) is left out; anywhere else such a line is an error naming it."""
+    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except ValueError as error:
+            if allow_cut_last_line and number == len(lines):
+                break
+            raise ValueError(f"{path}, line {number}: not a JSON metrics row ({error})") from None
+    return rows
 
 
 class MetricsLogger:
@@ -26,8 +37,11 @@ class MetricsLogger:
         if resume_step is None:
             self.path.write_text("")
         else:
-            kept = [row for row in read_metrics(self.path) if row["step"] <= resume_step]
-            self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+            rows = read_metrics(self.path, allow_cut_last_line=True) if self.path.exists() else []
+            kept = [row for row in rows if row["step"] <= resume_step]
+            cut = self.path.with_name(self.path.name + ".tmp")
+            cut.write_text("".join(json.dumps(row) + "\n" for row in kept))
+            cut.replace(self.path)
         settings: LoggingConfig = cfg.logging
         self.tensorboard = None
         if settings.tensorboard:

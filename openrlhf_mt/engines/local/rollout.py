@@ -15,6 +15,7 @@ import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from openrlhf_mt.tasks.base import Task
+from openrlhf_mt.tasks.guard import ScoreGuard
 
 
 @dataclass
@@ -147,8 +148,14 @@ def sample(
 
 
 def score_responses(
-    tokenizer: PreTrainedTokenizerBase, task: Task, responses: list[list[int]], labels: list[str], train: bool
+    tokenizer: PreTrainedTokenizerBase,
+    task: Task,
+    responses: list[list[int]],
+    labels: list[str],
+    train: bool,
+    guard: ScoreGuard,
 ) -> list[float]:
-    """Decode sampled responses and score each against its label (train: 1 / 0.1 / 0; eval: 1 / 0)."""
+    """Decode sampled responses and score each against its label (train: 1 / 0.1 / 0; eval: 1 / 0); a reward
+    function that raises or returns NaN/inf scores 0, counted by `guard`."""
     texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
-    return [task.score(text, label, train=train) for text, label in zip(texts, labels, strict=True)]
+    return [guard.score(task, text, label, train) for text, label in zip(texts, labels, strict=True)]

@@ -7,6 +7,7 @@ openrlhf-mt train --config examples/tiny_cpu.yaml [--method NAME] [--out DIR] [-
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from openrlhf_mt.config import METHOD_PRESETS, ConfigError, RunConfig, load_config
@@ -47,11 +48,13 @@ def main(argv: list[str], prog: str) -> int:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
 
+    from openrlhf_mt.engines.local.checkpoint import CheckpointError
     from openrlhf_mt.engines.local.trainer import LocalTrainer
 
     try:
         trainer = LocalTrainer(cfg, resume=args.resume)
-    except (FileNotFoundError, ValueError) as error:  # bad model path, task name, missing checkpoint
+    except (FileNotFoundError, ValueError, CheckpointError) as error:
+        # a bad model path, task name or eval file, a missing checkpoint, an output directory without room
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     for task, source in trainer.eval_sources.items():
@@ -59,7 +62,18 @@ def main(argv: list[str], prog: str) -> int:
             f"eval {task}: {source['eval_prompts']} prompts from {source['source']}; "
             f"{source['train_prompts_removed_as_eval']} training prompts removed as eval prompts"
         )
-    rows = trainer.train()
+    try:
+        rows = trainer.train()
+    except CheckpointError as error:  # the disk filled up during the run
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 1
+    if trainer.stopped_by is not None:
+        again = [*argv, *([] if args.resume else ["--resume"])]
+        print(
+            f"stopped by {trainer.stopped_by} after step {trainer.step} of {cfg.train.steps}; checkpoint: "
+            f"{trainer.out / 'checkpoints' / 'last'}. Resume with:\n  {prog} {shlex.join(again)}"
+        )
+        return 0
     evals = [row for row in rows if "eval/worst_accuracy" in row]
     if evals:
         last = evals[-1]

@@ -12,6 +12,15 @@ One step:
   4. Every `eval.every` steps: mean@k accuracy on held-out prompts per task (a paper task's are the
      paper's test rows when `eval.paper_test` is set, else generated ones); metrics; checkpoints.
 
+What a run survives (docs/reliability.md): an output directory that is not writable or has no room for its
+checkpoints, and an unknown task or a paper task missing from the test files, stop it before any model
+loads; SIGTERM / SIGINT finish the step, write a checkpoint and stop (`stopped_by`); a SIGKILL loses at most
+the steps since the last checkpoint, which `--resume` redoes exactly. A reward function that raises or
+returns NaN/inf, a mini-batch whose loss or gradient is not finite (skipped, never applied), a task whose
+groups are all zero-gradient step after step, a task whose prompts run out (a reshuffled pass), an eval set
+that cannot be read (generated prompts instead): the run goes on, each is counted in the metrics
+(faults/*, train/<task>/zero_gradient_streak, data/<task>/passes) and logged once with its cause.
+
 Everything algorithmic (weights, batch building and filtering, advantages, J/I/|Â| signals) comes from
 openrlhf_mt.algo; prompts and rewards from openrlhf_mt.tasks. This file only adapts them to torch.
 """
@@ -34,6 +43,7 @@ from tqdm.auto import tqdm
 
 from openrlhf_mt.algo.advantages import group_advantages
 from openrlhf_mt.algo.filters import is_zero_gradient
+from openrlhf_mt.algo.health import ZeroGradientStreaks
 from openrlhf_mt.algo.loss import sample_objective
 from openrlhf_mt.algo.sampler import RatioPreservingSampler
 from openrlhf_mt.algo.signals import (
@@ -45,12 +55,22 @@ from openrlhf_mt.algo.types import Group
 from openrlhf_mt.algo.updates import WeightUpdates
 from openrlhf_mt.algo.weights import make_weighter
 from openrlhf_mt.config import RunConfig, to_dict
-from openrlhf_mt.engines.local.checkpoint import find_checkpoint, load_state, save_checkpoint
+from openrlhf_mt.engines.local.checkpoint import (
+    check_free_space,
+    check_writable,
+    checkpoint_candidates,
+    checkpoint_step,
+    load_state,
+    save_checkpoint,
+)
+from openrlhf_mt.engines.local.faults import FaultLog, StopSignals
 from openrlhf_mt.engines.local.logger import MetricsLogger
 from openrlhf_mt.engines.local.loss import LossOutput, policy_loss
-from openrlhf_mt.engines.local.model import BUILTIN_TINY, load_policy, resolve_device
+from openrlhf_mt.engines.local.model import BUILTIN_TINY, load_policy, parameter_count, resolve_device
 from openrlhf_mt.engines.local.rollout import TokenBatch, pack, response_logprobs, sample, score_responses
 from openrlhf_mt.tasks import get_task
+from openrlhf_mt.tasks.base import MissingTaskData, Row, TaskDataError
+from openrlhf_mt.tasks.guard import ScoreGuard
 from openrlhf_mt.tasks.streams import PromptStream, paper_test_rows, split_rows
 
 
@@ -74,37 +94,47 @@ class LocalTrainer:
     def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        # everything that can be wrong with the setup fails here, before any model loads or warms up
+        check_writable(self.out, "out")
+        check_writable(self.out / "checkpoints", "out")
         if cfg.model.threads:
             torch.set_num_threads(cfg.model.threads)
         torch.manual_seed(cfg.seed)
         self.task_names = list(cfg.data.tasks)
         if len(set(self.task_names)) != len(self.task_names):
             raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
-        self.tasks = {name: get_task(name) for name in self.task_names}  # before any model work: fail fast
+        self.tasks = {name: get_task(name) for name in self.task_names}
+        self.faults = FaultLog()
+        self.score_guard = ScoreGuard()
         self.device, dtype = resolve_device(cfg.model.device, cfg.model.dtype)
-        self.init_path = self._model_path()
-        self.policy = load_policy(self.init_path, self.device, dtype)
-        self.model, self.tokenizer = self.policy.model, self.policy.tokenizer
-        self.reference = None
-        if cfg.train.kl_coef > 0:
-            self.reference = load_policy(self.init_path, self.device, dtype).model.eval()
-
-        self.train_rows, self.eval_rows, self.prompt_ids, self.eval_prompt_ids = {}, {}, {}, {}
-        paper_rows = paper_test_rows(cfg.eval.paper_test, self.task_names)
-        self.eval_sources = {}
+        self._check_free_space(dtype)
+        paper_rows = self._paper_test_rows()
+        self.train_rows, self.eval_rows, self.eval_sources = {}, {}, {}
         for name, task in self.tasks.items():
             train, held_out = split_rows(
                 task, cfg.data.train_size, cfg.data.eval_size, cfg.seed, paper_rows.get(name)
             )
             self.train_rows[name], self.eval_rows[name] = train, held_out
-            self.prompt_ids[name] = self.tokenizer([row["prompt"] for row in train])["input_ids"]
-            self.eval_prompt_ids[name] = self.tokenizer([row["prompt"] for row in held_out])["input_ids"]
             self.eval_sources[name] = {
                 "source": cfg.eval.paper_test if name in paper_rows else "generated",
                 "eval_prompts": len(held_out),
                 "train_prompts_removed_as_eval": cfg.data.train_size - len(train),
             }
+
+        self.init_path = self._model_path(paper_rows)
+        self.policy = load_policy(self.init_path, self.device, dtype)
+        self.model, self.tokenizer = self.policy.model, self.policy.tokenizer
+        self.reference = None
+        if cfg.train.kl_coef > 0:
+            self.reference = load_policy(self.init_path, self.device, dtype).model.eval()
+        self.prompt_ids = {
+            name: self.tokenizer([row["prompt"] for row in rows])["input_ids"]
+            for name, rows in self.train_rows.items()
+        }
+        self.eval_prompt_ids = {
+            name: self.tokenizer([row["prompt"] for row in rows])["input_ids"]
+            for name, rows in self.eval_rows.items()
+        }
         self.streams = {
             name: PromptStream(len(self.train_rows[name]), cfg.seed, i)
             for i, name in enumerate(self.task_names)
@@ -117,13 +147,15 @@ class LocalTrainer:
             self.task_names, cfg.rollout.prompts_per_step, seed=cfg.seed, **algo.sampler_kwargs()
         )
         self.reward_ema = RewardEMA(self.task_names, decay=algo.j_ema_decay)
+        self.zero_gradient_streaks = ZeroGradientStreaks(self.task_names)
         self.eval_accuracy: dict[str, float] = {}
 
-        betas = tuple(cfg.train.adam_betas)
-        if len(betas) != 2:
-            raise ValueError(f"train.adam_betas: expected two numbers (β1, β2), got {cfg.train.adam_betas}")
+        beta1, beta2 = cfg.train.adam_betas  # two numbers in [0, 1): checked by the config
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.train.lr, betas=betas, weight_decay=cfg.train.weight_decay
+            self.model.parameters(),
+            lr=cfg.train.lr,
+            betas=(beta1, beta2),
+            weight_decay=cfg.train.weight_decay,
         )
         total_updates = max(1, cfg.train.steps * cfg.train.mini_batches)
         cosine = cfg.train.lr_schedule == "cosine"
@@ -135,25 +167,66 @@ class LocalTrainer:
         )
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.step = 0
+        self.initial_eval_done = False
         self.best_worst_accuracy = -1.0
+        self.stopped_by: str | None = None  # the signal that stopped the run before train.steps
 
         resume_step = None
         if resume:
-            checkpoint = find_checkpoint(self.out / "checkpoints" / "last")
-            if checkpoint is None:
-                raise FileNotFoundError(f"--resume: no checkpoint under {self.out / 'checkpoints' / 'last'}")
-            self._load(checkpoint)
+            self._resume(self.out / "checkpoints" / "last")
             resume_step = self.step
         (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         (self.out / "eval_sources.json").write_text(json.dumps(self.eval_sources, indent=2) + "\n")
         self.logger = MetricsLogger(self.out, cfg, resume_step)
 
-    def _model_path(self) -> Path:
+    def _model_path(self, paper_rows: dict[str, list[Row]]) -> Path:
         if self.cfg.model.path == BUILTIN_TINY:
             from openrlhf_mt.engines.local.warmup import warmed_up_tiny
 
-            return warmed_up_tiny(self.cfg)
+            return warmed_up_tiny(self.cfg, paper_rows)
         return Path(self.cfg.model.path).expanduser()
+
+    def _check_free_space(self, dtype: torch.dtype) -> None:
+        """Refuse to start where the checkpoints will not fit: last, best and the one being written."""
+        path = self.cfg.model.path
+        parameters = parameter_count(path if path == BUILTIN_TINY else Path(path).expanduser())
+        checkpoint_bytes = 3 * parameters * dtype.itemsize + (1 << 20)  # tokenizer, RNG and core states
+        kept = "last, best" if self.cfg.checkpoint.keep_best else "last"
+        why = (
+            f"{kept} and the one being written; {parameters:,} parameters x {dtype.itemsize} bytes x 3 for "
+            "the weights and AdamW's two moments"
+        )
+        check_free_space(self.out / "checkpoints", checkpoint_bytes, 2 + self.cfg.checkpoint.keep_best, why)
+
+    def _paper_test_rows(self) -> dict[str, list[Row]]:
+        """The paper's test rows of the paper tasks (`eval.paper_test`). A paper task the files lack is an
+        error (MissingTaskData); files that cannot be read (or hold a bad row): the run evaluates on generated
+        prompts instead, counted and logged; with `data.skip_bad_rows`, bad rows are left out, counted."""
+        skipped: list[TaskDataError] = []
+        try:
+            rows = paper_test_rows(
+                self.cfg.eval.paper_test,
+                self.task_names,
+                skipped.append if self.cfg.data.skip_bad_rows else None,
+            )
+        except MissingTaskData:
+            raise
+        except TaskDataError as error:
+            self.faults.count("eval_load_failed")
+            self.faults.warn_once(
+                "eval_load_failed",
+                f"eval.paper_test: {error}; evaluating on generated prompts instead (faults/eval_load_"
+                "failed)",
+            )
+            return {}
+        if skipped:
+            self.faults.count("eval_rows_skipped", len(skipped))
+            self.faults.warn_once(
+                "eval_rows_skipped",
+                f"eval.paper_test: skipped {len(skipped)} bad row(s) (data.skip_bad_rows; faults/eval_rows_"
+                f"skipped); the first: {skipped[0]}",
+            )
+        return rows
 
     # -- rollouts ----------------------------------------------------------------------------------------
 
@@ -185,11 +258,20 @@ class LocalTrainer:
         groups = []
         for task, count in counts.items():
             indices = self.streams[task].take(count)
+            if self.streams[task].epoch:
+                self.faults.warn_once(
+                    f"prompts_reused/{task}",
+                    f"task {task}: all {len(self.train_rows[task])} training prompts used; continuing with "
+                    f"reshuffled passes over them (data/{task}/passes counts them; data.train_size sets how "
+                    "many there are)",
+                )
             prompts = [self.prompt_ids[task][i] for i in indices]
             labels = [self.train_rows[task][i]["label"] for i in indices]
             responses = self._sample(prompts, n, self.cfg.rollout.temperature, self.generator)
             labels = [label for label in labels for _ in range(n)]
-            rewards = score_responses(self.tokenizer, self.tasks[task], responses, labels, train=True)
+            rewards = score_responses(
+                self.tokenizer, self.tasks[task], responses, labels, train=True, guard=self.score_guard
+            )
             for j, prompt in enumerate(prompts):
                 rollouts = Rollouts(prompt, responses[j * n : (j + 1) * n])
                 groups.append(Group(task, rewards[j * n : (j + 1) * n], payload=rollouts))
@@ -289,22 +371,40 @@ class LocalTrainer:
         updates = self.weight_updates
         step_improvement: dict[str, float] = {}
         sums = {"loss/policy": 0.0, "loss/clip_fraction": 0.0, "loss/kl": 0.0, "loss/grad_norm": 0.0}
+        applied = 0
         self.model.train()
         for micro, old_mb, ref_mb in zip(mini_batches, old, ref, strict=True):
             token_counts = [batch.response_mask.sum().item() for _, batch in micro]
             tokens = float(sum(token_counts))
             before = []
+            minibatch = dict.fromkeys(sums, 0.0)
             self.optimizer.zero_grad(set_to_none=True)
             for (part, batch), o, r, count in zip(micro, old_mb, ref_mb, token_counts, strict=True):
                 out = self._loss(part, batch, o, tokens, r)
                 out.loss.backward()
                 before.append(out.sample_objective)
                 share = count / tokens
-                sums["loss/policy"] += out.loss.item()
-                sums["loss/clip_fraction"] += out.clip_fraction.item() * share
-                sums["loss/kl"] += out.kl.item()
+                minibatch["loss/policy"] += out.loss.item()
+                minibatch["loss/clip_fraction"] += out.clip_fraction.item() * share
+                minibatch["loss/kl"] += out.kl.item()
             max_norm = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
-            sums["loss/grad_norm"] += float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            minibatch["loss/grad_norm"] = float(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+            )
+            if not all(
+                map(math.isfinite, minibatch.values())
+            ):  # the norm is not finite if any gradient is not
+                self.optimizer.zero_grad(set_to_none=True)
+                self.faults.count("nonfinite_minibatches")
+                self.faults.warn_once(
+                    "nonfinite_minibatches",
+                    f"step {self.step}: a mini-batch's loss or gradient is not finite ({minibatch}); its "
+                    "update is skipped, never applied to the weights (counted: faults/nonfinite_minibatches)",
+                )
+                continue
+            for key, value in minibatch.items():
+                sums[key] += value
+            applied += 1
             self.optimizer.step()
             self.schedule.step()
             if not updates.learns:
@@ -324,7 +424,7 @@ class LocalTrainer:
                 {task: count for task, (_, count) in abs_advantage.items()},
             )
         updates.end_step()
-        metrics = {key: value / len(mini_batches) for key, value in sums.items()}
+        metrics = {key: value / applied for key, value in sums.items()} if applied else {}
         metrics["train/lr"] = self.schedule.get_last_lr()[0]
         metrics["train/response_tokens"] = float(np.mean([len(s.response) for s in samples]))
         for task, value in step_improvement.items():
@@ -381,6 +481,7 @@ class LocalTrainer:
                 np.mean([is_zero_gradient(g.rewards, "lenient") for g in mine])
             )
             row[f"train/{task}/J"] = self.reward_ema.values()[task]
+        self._count_zero_gradient_streaks(row)
         row.update({f"rollout/{key}": value for key, value in info.to_metrics().items()})
         row["rollout/generated_groups"] = len(self.step_groups)
         row["rollout/filter"] = mode
@@ -390,6 +491,35 @@ class LocalTrainer:
         row["time/filter_s"] = batch_seconds - self.generate_seconds
         row["time/train_s"] = train_seconds
         return row
+
+    def _count_zero_gradient_streaks(self, row: dict[str, Any]) -> None:
+        """Extend each drawn task's streak of steps without a right-vs-wrong contrast in any of its groups;
+        log a task once when its streak reaches the warning length."""
+        rates = {
+            task: row[f"train/{task}/zero_gradient_rate"]
+            for task in self.task_names
+            if f"train/{task}/zero_gradient_rate" in row
+        }
+        for task in self.zero_gradient_streaks.observe(rates):
+            accuracy = row[f"train/{task}/accuracy"]
+            cause = (
+                "no rollout right" if accuracy == 0 else "every rollout right" if accuracy == 1 else "mixed"
+            )
+            self.faults.warn_once(
+                f"zero_gradient_streak/{task}",
+                f"task {task}: every group had zero gradient for {self.zero_gradient_streaks.warn_after} "
+                f"steps in a row (this step: {cause}, accuracy {accuracy:.2f}); it trains on nothing "
+                f"meanwhile, the run goes on (train/{task}/zero_gradient_streak counts the steps)",
+            )
+        streaks = self.zero_gradient_streaks.values()
+        row.update({f"train/{task}/zero_gradient_streak": streaks[task] for task in rates})
+
+    def _fault_metrics(self) -> dict[str, Any]:
+        """The run's cumulative fault counters and prompt passes, for every metrics row."""
+        metrics: dict[str, Any] = {f"data/{t}/passes": s.epoch for t, s in self.streams.items() if s.epoch}
+        metrics.update(self.faults.metrics())
+        metrics.update({f"faults/{key}": n for key, n in sorted(self.score_guard.counts.items())})
+        return metrics
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -403,7 +533,9 @@ class LocalTrainer:
         for task in self.task_names:
             responses = self._sample(self.eval_prompt_ids[task], k, self.cfg.eval.temperature, generator)
             labels = [row["label"] for row in self.eval_rows[task] for _ in range(k)]
-            scores = score_responses(self.tokenizer, self.tasks[task], responses, labels, train=False)
+            scores = score_responses(
+                self.tokenizer, self.tasks[task], responses, labels, train=False, guard=self.score_guard
+            )
             row[f"eval/{task}/accuracy"] = float(np.mean(scores))
         self.eval_accuracy = {t: row[f"eval/{t}/accuracy"] for t in self.task_names}
         row["eval/worst_accuracy"] = min(self.eval_accuracy.values())
@@ -416,40 +548,49 @@ class LocalTrainer:
         return every > 0 and (self.step % every == 0 or self.step == self.cfg.train.steps)
 
     def train(self) -> list[dict[str, Any]]:
-        """Run to `train.steps`; returns the metric rows written by this call."""
+        """Run to `train.steps`, or until SIGTERM / SIGINT (then `stopped_by` names it, after the step in
+        progress and a checkpoint); returns the metric rows written by this call."""
         cfg = self.cfg
+        last = self.out / "checkpoints" / "last"
         rows = []
-        if self.step == 0 and cfg.eval.every > 0:
-            rows.append({"step": 0, **self.evaluate()})
-            self.logger.log(rows[-1])
-            self._maybe_save_best(rows[-1])
-        bar = tqdm(
-            total=cfg.train.steps,
-            initial=self.step,
-            desc=f"{cfg.method}",
-            unit="step",
-            disable=not cfg.logging.progress,
-        )
-        while self.step < cfg.train.steps:
-            step_start = time.perf_counter()
-            row = self.train_step()
-            if self._eval_due():
-                row.update(self.evaluate())
-            row["time/step_s"] = time.perf_counter() - step_start
-            self.logger.log(row)
-            rows.append(row)
-            self._maybe_save_best(row)
-            if (
-                cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
-            ) or self.step == cfg.train.steps:
-                self.save(self.out / "checkpoints" / "last")
-            bar.update(1)
-            if self.eval_accuracy:
-                bar.set_postfix(
-                    worst=f"{min(self.eval_accuracy.values()):.2f}",
-                    mean=f"{np.mean(list(self.eval_accuracy.values())):.2f}",
-                )
-        bar.close()
+        with StopSignals() as stop:
+            if not self.initial_eval_done and cfg.eval.every > 0:
+                rows.append({"step": 0, **self.evaluate(), **self._fault_metrics()})
+                self.logger.log(rows[-1])
+                self._maybe_save_best(rows[-1])
+            self.initial_eval_done = True
+            bar = tqdm(
+                total=cfg.train.steps,
+                initial=self.step,
+                desc=f"{cfg.method}",
+                unit="step",
+                disable=not cfg.logging.progress,
+            )
+            while self.step < cfg.train.steps and stop.requested is None:
+                step_start = time.perf_counter()
+                row = self.train_step()
+                if self._eval_due():
+                    row.update(self.evaluate())
+                row.update(self._fault_metrics())
+                row["time/step_s"] = time.perf_counter() - step_start
+                self.logger.log(row)
+                rows.append(row)
+                self._maybe_save_best(row)
+                if (
+                    cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
+                ) or self.step == cfg.train.steps:
+                    self.save(last)
+                bar.update(1)
+                if self.eval_accuracy:
+                    bar.set_postfix(
+                        worst=f"{min(self.eval_accuracy.values()):.2f}",
+                        mean=f"{np.mean(list(self.eval_accuracy.values())):.2f}",
+                    )
+            bar.close()
+            if stop.requested is not None and self.step < cfg.train.steps:
+                self.stopped_by = stop.requested
+                if checkpoint_step(last) != self.step:
+                    self.save(last)
         self.logger.close()
         return rows
 
@@ -466,6 +607,7 @@ class LocalTrainer:
     def save(self, directory: Path) -> None:
         state = {
             "step": self.step,
+            "initial_eval_done": self.initial_eval_done,
             "best_worst_accuracy": self.best_worst_accuracy,
             "eval_accuracy": self.eval_accuracy,
             "optimizer": self.optimizer.state_dict(),
@@ -473,6 +615,9 @@ class LocalTrainer:
             "weighter": self.weighter.state_dict(),
             "sampler": self.sampler.state_dict(),
             "reward_ema": self.reward_ema.state_dict(),
+            "zero_gradient_streaks": self.zero_gradient_streaks.state_dict(),
+            "faults": self.faults.state_dict(),
+            "score_guard": self.score_guard.state_dict(),
             "streams": {task: stream.state_dict() for task, stream in self.streams.items()},
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -482,11 +627,29 @@ class LocalTrainer:
         }
         save_checkpoint(directory, self.model, self.tokenizer, state)
 
-    def _load(self, directory: Path) -> None:
-        state = load_state(directory)
-        weights = load_policy(directory, self.device, self.model.dtype).model.state_dict()
+    def _resume(self, directory: Path) -> None:
+        """Continue from the newest complete checkpoint at `directory` (or its previous version); one whose
+        files cannot be read after all (a disk error) is skipped for the next older one, with a warning."""
+        for candidate in checkpoint_candidates(directory):
+            try:  # read everything first: a failure leaves this trainer untouched
+                state = load_state(candidate)
+                weights = load_policy(candidate, self.device, self.model.dtype).model.state_dict()
+            except Exception as error:
+                self.faults.warn_once(
+                    f"unreadable_checkpoint/{candidate}",
+                    f"--resume: {candidate} cannot be read ({error}); trying an older checkpoint",
+                )
+                continue
+            self._load(state, weights)
+            return
+        raise FileNotFoundError(
+            f"--resume: no checkpoint under {directory} (none complete); start the run again without --resume"
+        )
+
+    def _load(self, state: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict(weights)
         self.step = state["step"]
+        self.initial_eval_done = state.get("initial_eval_done", True)  # checkpoints of older versions: True
         self.best_worst_accuracy = state["best_worst_accuracy"]
         self.eval_accuracy = state["eval_accuracy"]
         self.optimizer.load_state_dict(state["optimizer"])
@@ -494,6 +657,10 @@ class LocalTrainer:
         self.weighter.load_state_dict(state["weighter"])
         self.sampler.load_state_dict(state["sampler"])
         self.reward_ema.load_state_dict(state["reward_ema"])
+        if "faults" in state:  # checkpoints of older versions have no fault counters
+            self.zero_gradient_streaks.load_state_dict(state["zero_gradient_streaks"])
+            self.faults.load_state_dict(state["faults"])
+            self.score_guard.load_state_dict(state["score_guard"])
         for task, stream_state in state["streams"].items():
             self.streams[task].load_state_dict(stream_state)
         self.generator.set_state(state["generator"])

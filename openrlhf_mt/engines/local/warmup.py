@@ -26,7 +26,8 @@ from openrlhf_mt.config import RunConfig
 from openrlhf_mt.engines.local.model import TINY_SHAPE, build_tiny, character_tokenizer, load_policy
 from openrlhf_mt.engines.local.rollout import pack, sample, score_responses
 from openrlhf_mt.tasks import get_task
-from openrlhf_mt.tasks.base import Task
+from openrlhf_mt.tasks.base import Row, Task
+from openrlhf_mt.tasks.guard import ScoreGuard
 from openrlhf_mt.tasks.paper import PAPER_TASKS
 from openrlhf_mt.tasks.streams import paper_test_rows, split_rows
 
@@ -44,7 +45,7 @@ def reference_response(task: Task, label: str) -> str:
     return response
 
 
-def cache_key(cfg: RunConfig) -> str:
+def cache_key(cfg: RunConfig, paper_test_used: bool = True) -> str:
     settings = {
         "version": WARMUP_VERSION,
         "shape": TINY_SHAPE,
@@ -57,36 +58,41 @@ def cache_key(cfg: RunConfig) -> str:
         "lr": cfg.model.warmup_lr,
         "seed": cfg.seed,
     }
-    if cfg.eval.paper_test is not None and any(name in PAPER_TASKS for name in cfg.data.tasks):
+    if paper_test_used and cfg.eval.paper_test is not None and any(n in PAPER_TASKS for n in cfg.data.tasks):
         # its test prompts leave the warm-up data; keyed only then, so other caches keep their keys
         settings["paper_test"] = cfg.eval.paper_test
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def warmed_up_tiny(cfg: RunConfig) -> Path:
-    """The directory of the warmed-up builtin:tiny model for `cfg`, training it first if not cached."""
-    cache = Path(cfg.model.cache_dir).expanduser() / f"tiny-{cache_key(cfg)}"
+def warmed_up_tiny(cfg: RunConfig, paper_rows: dict[str, list[Row]] | None = None) -> Path:
+    """The directory of the warmed-up builtin:tiny model for `cfg`, training it first if not cached.
+
+    `paper_rows`: the paper's test rows the run evaluates on (left out of the warm-up data), as the trainer
+    loaded them; by default read from `eval.paper_test`."""
+    if paper_rows is None:
+        paper_rows = paper_test_rows(cfg.eval.paper_test, cfg.data.tasks)
+    cache = Path(cfg.model.cache_dir).expanduser() / f"tiny-{cache_key(cfg, bool(paper_rows))}"
     if (cache / "warmup.json").is_file():
         return cache
     tmp = cache.with_name(cache.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     build_tiny(tmp, seed=cfg.seed)
-    report = train_warmup(tmp, cfg)
+    report = train_warmup(tmp, cfg, paper_rows)
     (tmp / "warmup.json").write_text(json.dumps(report, indent=2) + "\n")
     shutil.rmtree(cache, ignore_errors=True)
     tmp.rename(cache)
     return cache
 
 
-def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
-    """Next-token training on (prompt, reference answer + EOS), loss on the answer tokens only."""
+def train_warmup(directory: Path, cfg: RunConfig, paper_rows: dict[str, list[Row]]) -> dict[str, Any]:
+    """Next-token training on (prompt, reference answer + EOS), loss on the answer tokens only; the paper's
+    test rows in `paper_rows` are held out (never warmed up on)."""
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     policy = load_policy(directory, torch.device("cpu"), torch.float32)
     model, tokenizer = policy.model, policy.tokenizer
     tasks = [get_task(name) for name in cfg.data.tasks]
     examples, held_out = [], {}
-    paper_rows = paper_test_rows(cfg.eval.paper_test, cfg.data.tasks)  # never warm up on test prompts
     for task in tasks:
         train_rows, eval_rows = split_rows(
             task, cfg.data.train_size, cfg.data.eval_size, cfg.seed, paper_rows.get(task.name)
@@ -154,7 +160,8 @@ def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
             top_p=1.0,
             generator=generator,
         )
-        scores = score_responses(tokenizer, task, responses, [row["label"] for row in rows], train=False)
+        labels = [row["label"] for row in rows]
+        scores = score_responses(tokenizer, task, responses, labels, train=False, guard=ScoreGuard())
         accuracy[task.name] = float(np.mean(scores))
     return {
         "greedy_accuracy": accuracy,

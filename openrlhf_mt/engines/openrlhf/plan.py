@@ -88,6 +88,45 @@ def batch_layout(args: Any) -> BatchLayout:
     )
 
 
+# upstream's size flags and their smallest values
+MINIMUM_SIZES = {
+    "actor.num_nodes": 1,
+    "actor.num_gpus_per_node": 1,
+    "ds.ring_attn_size": 1,
+    "ds.tensor_parallel_size": 1,
+    "rollout.batch_size": 1,
+    "rollout.n_samples_per_prompt": 1,  # upstream requires 2 for group_norm, with its own message
+    "rollout.micro_batch_size": 1,
+    "train.batch_size": 1,
+    "train.micro_batch_size": 1,
+    "train.num_episodes": 1,
+    "train.max_epochs": 1,
+}
+
+
+def check_upstream_values(args: Any) -> None:
+    """Refuse, before anything starts, upstream settings MT-GRPO cannot train with: sizes below their
+    minimum, a learning rate, clip range, temperature or top-p out of range, a NaN anywhere among them."""
+    for flag, minimum in MINIMUM_SIZES.items():
+        section, name = flag.split(".")
+        value = getattr(getattr(args, section), name)
+        if value < minimum:
+            raise ConfigError(f"{flag}: {value} is below the minimum {minimum}")
+    checks = [
+        ("actor.adam.lr", args.actor.adam.lr, lambda v: v > 0, "must be a number > 0"),
+        ("rollout.temperature", args.rollout.temperature, lambda v: v > 0, "must be a number > 0"),
+        ("rollout.top_p", args.rollout.top_p, lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    ]
+    low_high = list(args.actor.eps_clip_low_high)
+    if len(low_high) != 2:
+        raise ConfigError(f"actor.eps_clip_low_high: expected two numbers (low high), got {low_high}")
+    checks.append(("actor.eps_clip_low_high (low)", low_high[0], lambda v: 0 <= v < 1, "must be in [0, 1)"))
+    checks.append(("actor.eps_clip_low_high (high)", low_high[1], lambda v: v >= 0, "must be a number >= 0"))
+    for flag, value, ok, allowed in checks:
+        if not (math.isfinite(value) and ok(value)):
+            raise ConfigError(f"{flag}: {value!r} {allowed}")
+
+
 def check_batch_layout(args: Any) -> None:
     """Refuse, before anything starts, a configuration whose full batch cannot split evenly over the ranks."""
     layout = batch_layout(args)

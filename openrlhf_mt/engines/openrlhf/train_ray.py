@@ -10,9 +10,12 @@ then flags), fills in MT-GRPO's defaults for upstream flags the user did not giv
 build our Ray actor classes (trainer.py) in place of upstream's.
 
 Before upstream's train() runs, this driver also makes every path flag absolute, refuses a batch that
-cannot split evenly over the data-parallel ranks (plan.check_batch_layout), connects to Ray itself (so
-that a `ray job submit` runtime env merges) and checks that every node sees the data and the output
-directories (cluster.py).
+cannot split evenly over the data-parallel ranks (plan.check_batch_layout) and sizes, learning rate, clip
+range, temperature or top-p out of range (plan.check_upstream_values), validates every row of local prompt
+and eval files (a bad row is an error naming file, row and field; with --mt.skip_bad_rows it is left out,
+counted and reported, and the run reads a copy without it), refuses static weights for tasks the prompt data
+lacks, connects to Ray itself (so that a `ray job submit` runtime env merges) and checks that every node sees
+the data and the output directories (cluster.py).
 
 --mt.cpu runs the whole job on a machine without CUDA: the CPU bridges (cpu.py) in this process and in
 every Ray worker, a local Ray with one fake GPU per model rank and vLLM engine (or the cluster at
@@ -44,8 +47,15 @@ from openrlhf_mt.config import (
 )
 from openrlhf_mt.engines.openrlhf import cpu
 from openrlhf_mt.engines.openrlhf.cluster import absolute_paths, check_cluster_paths, connect_ray
-from openrlhf_mt.engines.openrlhf.plan import DryRunFinished, check_batch_layout, gpu_split
+from openrlhf_mt.engines.openrlhf.plan import (
+    DryRunFinished,
+    check_batch_layout,
+    check_upstream_values,
+    gpu_split,
+)
 from openrlhf_mt.engines.openrlhf.stop import StopOnSignal
+from openrlhf_mt.tasks.base import TaskDataError
+from openrlhf_mt.tasks.datasets import checked_rows, write_rows
 
 UPSTREAM_MODULE = "openrlhf.cli.train_ppo_ray"
 REWARD_MODULE = "openrlhf_mt.tasks.openrlhf_reward"
@@ -70,6 +80,13 @@ class RayEngineConfig:
     )
     dry_run: bool = field(
         default=False, metadata={"help": "build everything up to the first rollout, print the plan, stop"}
+    )
+    skip_bad_rows: bool = field(
+        default=False,
+        metadata={
+            "help": "leave bad rows of local prompt/eval files out (counted, reported; the run reads a copy "
+            "without them in <ckpt.path>/valid_rows) instead of stopping with an error naming the row"
+        },
     )
 
 
@@ -156,8 +173,62 @@ def resolve(ns: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
         if not given(argv, f"--{key}"):
             values[key] = value
     absolute_paths(values)
-    check_batch_layout(hierarchical(ns))
+    args = hierarchical(ns)
+    check_upstream_values(args)
+    check_batch_layout(args)
+    tasks = check_data_files(values, engine.skip_bad_rows)
+    weights = algo.static_weights
+    if tasks is not None and weights is not None and set(weights) != tasks:
+        raise ConfigError(
+            f"mt.static_weights: needs exactly one weight per task of the prompt data {sorted(tasks)}; got "
+            f"{sorted(weights)}"
+        )
     return ns
+
+
+DATA_FLAGS = ("data.prompt_dataset", "eval.dataset")
+
+
+def check_data_files(values: dict[str, Any], skip_bad_rows: bool) -> set[str] | None:
+    """Validate every row of the local .jsonl / .parquet files among the dataset flags (others, such as hub
+    names, are upstream's to read). A bad row is a ConfigError naming file, row and field; with
+    `skip_bad_rows` it is counted and reported instead, the valid rows are written to
+    <ckpt.path>/valid_rows/ and the flag points there (`mt.data_rows_skipped` holds the count). Returns
+    the tasks of the prompt data, or None where some of it is not a local file."""
+    values["mt.data_rows_skipped"] = 0
+    if (values["data.input_key"], values["data.label_key"]) != ("prompt", "label"):
+        return None  # other field names: this library's rows are not what the files hold
+    prompt_tasks: set[str] | None = set()
+    for flag in DATA_FLAGS:
+        if not values.get(flag):
+            continue
+        items = []
+        for item in values[flag].split(","):
+            if not (os.path.isfile(item) and item.endswith((".jsonl", ".parquet"))):
+                if flag == "data.prompt_dataset":
+                    prompt_tasks = None
+                items.append(item)
+                continue
+            bad: list[TaskDataError] = []
+            try:
+                rows = list(checked_rows(item, bad.append if skip_bad_rows else None))
+            except TaskDataError as error:
+                raise ConfigError(f"{flag}: {error} (--mt.skip_bad_rows leaves bad rows out)") from None
+            if flag == "data.prompt_dataset" and prompt_tasks is not None:
+                prompt_tasks |= {task for _, _, task in rows}
+            if bad:
+                valid = os.path.join(values["ckpt.path"], "valid_rows", os.path.basename(item))
+                os.makedirs(os.path.dirname(valid), exist_ok=True)
+                write_rows([row for _, row, _ in rows], valid)
+                values["mt.data_rows_skipped"] += len(bad)
+                print(
+                    f"{flag}: {item}: skipped {len(bad)} bad row(s) (--mt.skip_bad_rows); the first: "
+                    f"{bad[0]}; the run reads the {len(rows)} valid rows from {valid}"
+                )
+                item = valid
+            items.append(item)
+        values[flag] = ",".join(items)
+    return prompt_tasks
 
 
 def hierarchical(ns: argparse.Namespace) -> Any:
