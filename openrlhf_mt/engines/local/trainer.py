@@ -82,6 +82,11 @@ class LocalTrainer:
         if len(set(self.task_names)) != len(self.task_names):
             raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
         self.tasks = {name: get_task(name) for name in self.task_names}  # before any model work: fail fast
+        if cfg.algo.request == "streaming":
+            raise ValueError(
+                "algo.request=streaming needs an engine that generates asynchronously (train-ray, vLLM); "
+                "the local engine generates in rounds: use algo.request=adaptive"
+            )
         self.device, dtype = resolve_device(cfg.model.device, cfg.model.dtype)
         self.init_path = self._model_path()
         self.policy = load_policy(self.init_path, self.device, dtype)
