@@ -235,7 +235,7 @@ class RatioPreservingSampler:
         """Algorithm 2 (or the DAPO / GRPO baseline): a batch of at most B non-zero-gradient groups."""
         if self.request == "streaming" and self.ratio_preserving_next():
             raise ValueError(
-                "request=streaming: build this step with algo.stream.StreamingBuild (an engine that "
+                "request=streaming: build this step with StreamingBuild (algo.stream; an engine that "
                 "generates asynchronously); build_batch generates in rounds"
             )
         z = self.check_weights(weights)
