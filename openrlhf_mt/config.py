@@ -113,12 +113,17 @@ class AlgoConfig:
     )
     request: str = _choice(
         "oversample",
-        ("oversample", "adaptive"),
+        ("oversample", "adaptive", "streaming"),
         "prompts an RPS round asks for: oversample × batch size (released), or adaptive: per task the "
-        "fewest that cover its deficit with probability request_confidence given its acceptance rate",
+        "fewest that cover its deficit with probability request_confidence given its acceptance rate, "
+        "or streaming: that many kept in flight and topped up per task as results come in (OpenRLHF "
+        "engine only)",
     )
     request_confidence: float = _opt(
-        0.9, "request=adaptive: probability that a task's request covers its deficit", min=0.5, max=0.999
+        0.9,
+        "request=adaptive/streaming: probability that a task's request covers its deficit",
+        min=0.5,
+        max=0.999,
     )
     oversample: float = _opt(
         3.0, "M_os: prompts drawn per round = oversample × batch size (adaptive: the cap)", min=1.0

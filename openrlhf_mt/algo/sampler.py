@@ -38,6 +38,8 @@ RPS, one step (from step `ratio_from_step` on; before it, the task-blind refill 
   request="adaptive" (not in the paper; algo/request.py): instead of M_os * B prompts, every round of RPS
   asks each task in deficit for the fewest prompts that cover its deficit with probability
   request_confidence given its acceptance rate (1 - rho_k, start-up bias removed), at most M_os * B in all.
+  request="streaming" (not in the paper; algo/stream.py): the same sizing, topped up per task while
+  generation runs, in an engine that generates asynchronously; build_batch then refuses RPS steps.
   A round's share vector becomes integer prompt counts that sum exactly to round(M_os * B): by largest
   remainder (round_counts="largest_remainder", ties to the earlier task: less variance than the released
   code), or by i.i.d. task draws, a multinomial (round_counts="iid", as the released code draws them).
@@ -71,7 +73,7 @@ from openrlhf_mt.algo.types import Group, check_state_tasks
 Generate = Callable[[dict[str, int]], list[Group]]
 REFILLS = ("released", "deficit")
 ROUND_COUNTS = ("largest_remainder", "iid")
-REQUESTS = ("oversample", "adaptive")
+REQUESTS = ("oversample", "adaptive", "streaming")
 
 
 @dataclass
@@ -231,6 +233,11 @@ class RatioPreservingSampler:
 
     def build_batch(self, weights: Mapping[str, float], generate: Generate) -> tuple[list[Group], BatchInfo]:
         """Algorithm 2 (or the DAPO / GRPO baseline): a batch of at most B non-zero-gradient groups."""
+        if self.request == "streaming" and self.ratio_preserving_next():
+            raise ValueError(
+                "request=streaming: build this step with StreamingBuild (algo.stream; an engine that "
+                "generates asynchronously); build_batch generates in rounds"
+            )
         z = self.check_weights(weights)
         self.step += 1
         num_tasks = len(self.tasks)
@@ -317,6 +324,10 @@ class RatioPreservingSampler:
             replay_size=self.replay.size(),
             ideal_generated=ideal,
         )
+
+    def ratio_preserving_next(self) -> bool:
+        """Whether the next step builds a ratio-preserving batch (RPS, a filter, ratio_from_step reached)."""
+        return self.preserve_ratio and self.filter_mode != "none" and self.step + 1 >= self.ratio_from_step
 
     def check_weights(self, weights: Mapping[str, float]) -> np.ndarray:
         """The weights as a distribution in `tasks` order; a clear error if they are not one."""

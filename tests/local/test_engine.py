@@ -110,6 +110,14 @@ def test_an_unknown_task_fails_before_any_model_work(tmp_path):
     assert not cache.exists()  # no warm-up was started
 
 
+def test_streaming_requests_are_refused_before_any_model_work(tmp_path):
+    cache = tmp_path / "cache"
+    cfg = config(tmp_path, "mt-grpo", "algo.request=streaming", f"model.cache_dir={cache}")
+    with pytest.raises(ValueError, match="streaming needs an engine that generates"):
+        LocalTrainer(cfg)
+    assert not cache.exists()
+
+
 class SayDigit(Task):
     """A task the RL loop can visibly learn in a few steps: `say 7 (418):` -> a response starting with 7.
     The distractor number makes the prompt space large, so held-out prompts still cover every digit."""

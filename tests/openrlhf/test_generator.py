@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import time
+import zlib
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any
@@ -255,5 +257,101 @@ def test_a_run_that_never_gets_a_group_accepted_stops_with_a_clear_error(local_r
         with pytest.raises(RuntimeError, match="no batch to train on in 20 attempts in a row"):
             for _ in range(generator_module.MAX_CONSECUTIVE_EMPTY_BATCHES):
                 assert generator.generate_samples(max_len=64, max_new_tokens=8)[0] == []
+    finally:
+        ray.kill(ray.get_actor(ACTOR_NAME))
+
+
+@ray.remote(num_cpus=0, max_concurrency=256)
+class AsyncScriptedEngine:
+    """Answers like vLLM's engines: concurrently (threads), each prompt after a time that grows with its
+    length. (Ray ships the class by value but a module-level or static function by reference, which the
+    worker cannot import: hence plain methods only.)"""
+
+    def outcome(self, prompt: str) -> tuple[int, bool]:
+        """A prompt's response length (1-20 tokens) and whether its group is accepted, fixed by its
+        text: long responses are accepted far more often, as a solved puzzle takes more tokens."""
+        digest = zlib.crc32(prompt.encode())
+        length = 1 + digest % 20
+        return length, (digest >> 8) % 100 < (80 if length > 10 else 20)
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.finished: list[int] = []  # arrival numbers, in the order the prompts finished
+
+    def get_num_unfinished_requests(self) -> int:
+        return 0
+
+    def finish_order(self) -> list[int]:
+        return self.finished
+
+    def accepted(self, prompts: list[str]) -> list[bool]:
+        return [self.outcome(prompt)[1] for prompt in prompts]
+
+    def generate_responses(
+        self, prompt, label, sampling_params, max_length, hf_tokenizer, num_samples=1, images=None
+    ):
+        arrival, self.arrived = self.arrived, self.arrived + 1
+        length, accepted = self.outcome(prompt)
+        time.sleep(0.01 * length)
+        self.finished.append(arrival)
+        prompt_tokens = hf_tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        action = [20] * (length - 1) + [2]
+        rewards = [1.0] + [0.1] * (num_samples - 1) if accepted else [0.0] * num_samples
+        return [
+            {
+                "prompt": prompt,
+                "label": label,
+                "images": images,
+                "mm_train_inputs": None,
+                "observation_tokens": prompt_tokens + action,
+                "action_ranges": [(len(prompt_tokens), len(prompt_tokens) + len(action))],
+                "rollout_log_probs": None,
+                "truncated": False,
+                "reward": reward,
+                "scores": float(reward == 1.0),
+                "extra_logs": {},
+            }
+            for reward in rewards
+        ]
+
+
+def test_streaming_trains_each_tasks_first_accepted_groups_in_submission_order(
+    local_ray, char_tokenizer
+) -> None:
+    """request=streaming: groups come back out of order (short ones first), yet each task's batch groups
+    are its first accepted ones in the order its prompts were sent: which groups are trained on does
+    not depend on response lengths. The prompts still out when the quotas are met are cancelled."""
+    engine = AsyncScriptedEngine.remote()
+    algo = dataclasses.replace(static("mt-grpo"), request="streaming")
+    generator = make_generator(algo, char_tokenizer, engine=engine, data_parallel=2)
+    sent: list[str] = []
+    dispatch_to_vllm = generator._dispatch_prompts_to_vllm
+
+    def recording(prompts, labels, **kwargs):
+        sent.extend(prompts)
+        return dispatch_to_vllm(prompts, labels, **kwargs)
+
+    generator._dispatch_prompts_to_vllm = recording
+    try:
+        cancelled = 0
+        for _ in range(3):
+            sent.clear()
+            samples, *_ = generator.generate_samples(max_len=64, max_new_tokens=24)
+            trained(generator, samples)
+            metrics = samples.record.metrics
+            assert len(samples) == BATCH * ROLLOUTS and metrics["mt/shortfall"] == 0
+            batch_prompts = [e.prompts[0] for e in samples[::ROLLOUTS]]
+            accepted = ray.get(engine.accepted.remote(sent))
+            for task in TASKS:
+                accepted_in_order = [
+                    p for p, ok in zip(sent, accepted, strict=True) if ok and p.startswith(task)
+                ]
+                kept = [p for p in batch_prompts if p.startswith(task)]
+                assert len(kept) == metrics[f"mt/{task}/selected_groups"]
+                assert Counter(kept) == Counter(accepted_in_order[: len(kept)])
+            cancelled += metrics["mt/cancelled_groups"]
+        finished = ray.get(engine.finish_order.remote())
+        assert finished != sorted(finished)  # prompts finished out of the order they were sent in
+        assert cancelled > 0
     finally:
         ray.kill(ray.get_actor(ACTOR_NAME))

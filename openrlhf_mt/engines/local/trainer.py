@@ -104,6 +104,11 @@ class LocalTrainer:
         if len(set(self.task_names)) != len(self.task_names):
             raise ValueError(f"data.tasks: a task is listed twice: {self.task_names}")
         self.tasks = {name: get_task(name) for name in self.task_names}
+        if cfg.algo.request == "streaming":
+            raise ValueError(
+                "algo.request=streaming needs an engine that generates asynchronously (train-ray, vLLM); "
+                "the local engine generates in rounds: use algo.request=adaptive"
+            )
         self.faults = FaultLog()
         self.score_guard = ScoreGuard()
         self.device, dtype = resolve_device(cfg.model.device, cfg.model.dtype)

@@ -9,6 +9,9 @@ replaces the batch building:
   - the core's `RatioPreservingSampler.build_batch(weights, generate)` decides how many prompts of
     each task to generate per round, drops zero-gradient groups with the core's filter and refills
     from the same task (or task-blind, DAPO; or not at all, GRPO);
+  - or, with `--mt.request streaming`, `algo.stream.StreamingBuild`: each task's prompts go to the
+    vLLM engines as the build asks and come back in any order (`ray.wait`); a task's groups are
+    accepted in submission order, so which ones are trained on does not depend on response lengths;
   - a short batch (the rounds ran out before B groups were accepted) is trimmed to a multiple of
     `batch_layout(args).group_multiple` groups, keeping its task shares (`algo.trim`), so that it
     splits evenly over the data-parallel ranks; a batch trimmed to nothing is not trained on: the
@@ -43,6 +46,7 @@ from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
 from openrlhf.utils.logging_utils import init_logger
 from openrlhf_mt.algo.sampler import RatioPreservingSampler
 from openrlhf_mt.algo.signals import batch_accuracy
+from openrlhf_mt.algo.stream import StreamingBuild
 from openrlhf_mt.algo.trim import trim_to_multiple
 from openrlhf_mt.algo.types import Group
 from openrlhf_mt.config import AlgoConfig
@@ -57,6 +61,7 @@ CHECKPOINT_KEY = "openrlhf_mt"
 # A run that cannot get one group accepted in this many batches in a row stops with an error.
 MAX_CONSECUTIVE_EMPTY_BATCHES = 20
 WAIT_FOR_WEIGHTS_SECONDS = 600
+WAIT_FOR_CANCELLED_SECONDS = 60  # aborting a vLLM request takes one engine step
 
 
 @dataclass
@@ -177,23 +182,25 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
             steps = scheduler_steps(self.args, self.episode_length)
             raise DryRunFinished(describe_plan(self.args, prompts, weights, self.episode_length, steps))
         generated: list[Group] = []
-        generation_seconds = 0.0
+        cancelled: list[int] = []  # streaming: prompts still in flight when the quotas were met
 
         def generate(counts: dict[str, int]) -> list[Group]:
-            nonlocal generation_seconds
-            started = time.perf_counter()
             groups = self.generate_groups(counts, **generate_kwargs)
-            generation_seconds += time.perf_counter() - started
             generated.extend(groups)
             return groups
 
         if self.args.vllm.enable_sleep:
             self.call_engines("wake_up")
+        started = time.perf_counter()
         try:
-            groups, info = self.sampler.build_batch(weights, generate)
+            if self.algo.request == "streaming" and self.sampler.ratio_preserving_next():
+                groups, info = self.stream_batch(weights, generated, cancelled, **generate_kwargs)
+            else:
+                groups, info = self.sampler.build_batch(weights, generate)
         finally:
             if self.args.vllm.enable_sleep:
                 self.call_engines("sleep")
+        generation_seconds = time.perf_counter() - started  # generation and scoring; the core's share is tiny
 
         groups, trimmed = trim_to_multiple(groups, self.group_multiple)
         self.pending_rounds += info.accuracy_per_round
@@ -206,6 +213,7 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         episode_done = self.batches % self.episode_length == 0 or self.batches >= self.total_batches
         metrics = self.batch_metrics(weights, generated, info, pass_rate, groups, len(trimmed))
         metrics["mt/generation_seconds"] = generation_seconds
+        metrics["mt/cancelled_groups"] = float(sum(cancelled))
         logger.info(
             f"MT batch: {len(groups)} groups after {info.rounds} round(s) ({len(trimmed)} trimmed); "
             f"generated {info.generated}, accepted {info.accepted}, selected {info.selected}"
@@ -244,22 +252,63 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
 
     def generate_groups(self, counts: dict[str, int], **generate_kwargs: Any) -> list[Group]:
         """counts[task] fresh prompts per task through vLLM; one Group (N experiences) per prompt."""
-        prompts, labels, images, tasks = [], [], [], []
+        sent = self.dispatch(counts, **generate_kwargs)
+        progress = tqdm(sent, desc=f"Generate {len(sent)} groups", leave=False)
+        return [self.to_group(task, ray.get(ref), **generate_kwargs) for task, ref in progress]
+
+    def dispatch(self, counts: dict[str, int], **generate_kwargs: Any) -> list[tuple[str, Any]]:
+        """Send counts[task] fresh prompts per task to the vLLM engines: (task, object ref) per prompt."""
+        tasks, rows = [], []
         for task, count in counts.items():
             for index in self.streams[task].take(count):
-                row = self.prompts_of_task[task][index]
-                prompts.append(self.dataset.prompts[row])
-                labels.append(self.dataset.labels[row])
-                images.append(self.dataset.images[row])
                 tasks.append(task)
-        refs = self._dispatch_prompts_to_vllm(prompts, labels, images=images, **generate_kwargs)
-        groups = []
-        for task, ref in zip(
-            tasks, tqdm(refs, desc=f"Generate {len(refs)} groups", leave=False), strict=True
-        ):
-            experiences = [self._process_response_into_experience(r, **generate_kwargs) for r in ray.get(ref)]
-            groups.append(Group(task, [reward_of(e) for e in experiences], payload=experiences))
-        return groups
+                rows.append(self.prompts_of_task[task][index])
+        if not rows:
+            return []
+        refs = self._dispatch_prompts_to_vllm(
+            [self.dataset.prompts[row] for row in rows],
+            [self.dataset.labels[row] for row in rows],
+            images=[self.dataset.images[row] for row in rows],
+            **generate_kwargs,
+        )
+        return list(zip(tasks, refs, strict=True))
+
+    def to_group(self, task: str, responses: list[dict], **generate_kwargs: Any) -> Group:
+        experiences = [self._process_response_into_experience(r, **generate_kwargs) for r in responses]
+        return Group(task, [reward_of(e) for e in experiences], payload=experiences)
+
+    def stream_batch(
+        self, weights: dict[str, float], generated: list[Group], cancelled: list[int], **generate_kwargs: Any
+    ) -> tuple[list[Group], Any]:
+        """request=streaming (algo/stream.py): each task's prompts go out as the build asks for them and
+        come back in any order; what is still in flight when the quotas are met is cancelled (vLLM aborts
+        a request whose Ray task is cancelled), and counted in `cancelled`."""
+        build = StreamingBuild(self.sampler, weights)
+        task_of: dict[Any, str] = {}  # object ref -> task, in flight
+
+        def complete(refs: list[Any]) -> None:
+            for ref in refs:
+                group = self.to_group(task_of.pop(ref), ray.get(ref), **generate_kwargs)
+                generated.append(group)
+                build.completed(ref, group)
+
+        while not build.done():
+            for task, ref in self.dispatch(build.requests(), **generate_kwargs):
+                build.submitted(task, ref)
+                task_of[ref] = task
+            if not task_of:
+                raise RuntimeError(f"streaming build: nothing in flight and quotas open: {build.deficit()}")
+            ready, rest = ray.wait(list(task_of), num_returns=1)
+            if rest:  # and whatever else is in already
+                ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+            complete(ready)
+        unfinished = build.abandon()
+        for ref in unfinished:
+            ray.cancel(ref)
+        # settled (aborted or finished) before the engines are put to sleep or their weights change
+        ray.wait(unfinished, num_returns=len(unfinished), timeout=WAIT_FOR_CANCELLED_SECONDS)
+        cancelled.append(len(unfinished))
+        return build.finish()
 
     @torch.no_grad()
     def generate_eval_samples(self, **generate_kwargs: Any) -> list:
