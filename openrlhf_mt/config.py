@@ -201,6 +201,12 @@ class DataConfig:
     )
     train_size: int = _opt(2000, "training prompts generated per task (then cycled)", min=1)
     eval_size: int = _opt(64, "held-out prompts per task for evaluation", min=1)
+    seed: int | None = _opt(
+        None,
+        "seed of the generated prompts (train / held-out split) and of builtin:tiny's warm-up; null: the "
+        "run's `seed`. Set it to compare runs whose `seed` (sampling, data order) differs on the same "
+        "prompts and from the same warm-up",
+    )
 
 
 @dataclass
@@ -268,6 +274,11 @@ class RunConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the prompts and of the warm-up: `data.seed`, else the run's `seed`."""
+        return self.seed if self.data.seed is None else self.data.seed
 
 
 def load_config(

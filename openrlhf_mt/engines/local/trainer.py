@@ -95,7 +95,7 @@ class LocalTrainer:
         self.eval_sources = {}
         for name, task in self.tasks.items():
             train, held_out = split_rows(
-                task, cfg.data.train_size, cfg.data.eval_size, cfg.seed, paper_rows.get(name)
+                task, cfg.data.train_size, cfg.data.eval_size, cfg.data_seed, paper_rows.get(name)
             )
             self.train_rows[name], self.eval_rows[name] = train, held_out
             self.prompt_ids[name] = self.tokenizer([row["prompt"] for row in train])["input_ids"]

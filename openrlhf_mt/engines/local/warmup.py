@@ -55,7 +55,7 @@ def cache_key(cfg: RunConfig) -> str:
         "steps": cfg.model.warmup_steps,
         "batch_size": cfg.model.warmup_batch_size,
         "lr": cfg.model.warmup_lr,
-        "seed": cfg.seed,
+        "seed": cfg.data_seed,
     }
     if cfg.eval.paper_test is not None and any(name in PAPER_TASKS for name in cfg.data.tasks):
         # its test prompts leave the warm-up data; keyed only then, so other caches keep their keys
@@ -70,7 +70,7 @@ def warmed_up_tiny(cfg: RunConfig) -> Path:
         return cache
     tmp = cache.with_name(cache.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny(tmp, seed=cfg.seed)
+    build_tiny(tmp, seed=cfg.data_seed)
     report = train_warmup(tmp, cfg)
     (tmp / "warmup.json").write_text(json.dumps(report, indent=2) + "\n")
     shutil.rmtree(cache, ignore_errors=True)
@@ -81,7 +81,7 @@ def warmed_up_tiny(cfg: RunConfig) -> Path:
 def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
     """Next-token training on (prompt, reference answer + EOS), loss on the answer tokens only."""
     start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.data_seed)
     policy = load_policy(directory, torch.device("cpu"), torch.float32)
     model, tokenizer = policy.model, policy.tokenizer
     tasks = [get_task(name) for name in cfg.data.tasks]
@@ -89,7 +89,7 @@ def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
     paper_rows = paper_test_rows(cfg.eval.paper_test, cfg.data.tasks)  # never warm up on test prompts
     for task in tasks:
         train_rows, eval_rows = split_rows(
-            task, cfg.data.train_size, cfg.data.eval_size, cfg.seed, paper_rows.get(task.name)
+            task, cfg.data.train_size, cfg.data.eval_size, cfg.data_seed, paper_rows.get(task.name)
         )
         prompts = [tokenizer(row["prompt"])["input_ids"] for row in train_rows]
         answers = [tokenizer(reference_response(task, row["label"]))["input_ids"] for row in train_rows]
@@ -103,7 +103,7 @@ def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
         optimizer,
         lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / max(steps, 1))),
     )
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.data_seed)
     pad = tokenizer.pad_token_id
     model.train()
     bar = tqdm(range(steps), desc="warm-up builtin:tiny", unit="step", disable=not cfg.logging.progress)
@@ -141,7 +141,7 @@ def train_warmup(directory: Path, cfg: RunConfig) -> dict[str, Any]:
 
     model.eval()
     accuracy = {}
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.data_seed)
     for task in tasks:
         rows = held_out[task.name]
         responses = sample(
