@@ -20,8 +20,8 @@ Times are this process's CPU time (process_time; the steady measure on a shared 
 (perf_counter), per step; the table gives median, mean and min over steps, and the core per number of
 generation rounds (a second round doubles the groups to read).
 
-Run: .venv/bin/python benchmarks/bench_core.py [--steps 1000] [--repeats 3].
-Writes benchmarks/results/core.{json,md}.
+Run: .venv/bin/python benchmarks/bench_core.py [--steps 1000] [--repeats 3] [--request adaptive].
+Writes benchmarks/results/core.{json,md} (core_adaptive.{json,md} with --request adaptive).
 """
 
 from __future__ import annotations
@@ -68,12 +68,16 @@ class Stopwatch:
             self.seconds[name, clock] += read() - start[clock]
 
 
-def run(steps: int, warmup: int, seed: int = 0) -> tuple[dict[tuple[str, str], np.ndarray], np.ndarray]:
+def run(
+    steps: int, warmup: int, request: str = "oversample", seed: int = 0
+) -> tuple[dict[tuple[str, str], np.ndarray], np.ndarray]:
     """Per-step seconds for each (part, clock), and each step's number of generation rounds."""
     tasks = [f"task-{k}" for k in range(NUM_TASKS)]
     rates = dict(zip(tasks, np.linspace(0.1, 0.8, NUM_TASKS).tolist(), strict=True))
     synthetic = SyntheticTasks(rates, rollouts=ROLLOUTS, seed=seed)
-    sampler = RatioPreservingSampler(tasks, BATCH_SIZE, max_rounds=2, filter_mode="lenient", seed=seed)
+    sampler = RatioPreservingSampler(
+        tasks, BATCH_SIZE, max_rounds=2, filter_mode="lenient", seed=seed, request=request
+    )
     weighter = make_weighter("iwu", tasks, optimizer="adam", weight_decay=1e-4, improvement_clip=0.2)
     reward_level = RewardEMA(tasks)
     rng = np.random.default_rng(seed)
@@ -131,9 +135,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="runs of --steps steps, pooled in the table")
+    parser.add_argument(
+        "--request",
+        choices=("oversample", "adaptive"),
+        default="oversample",
+        help="the sampler's request sizing",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    runs = [run(args.steps, args.warmup) for _ in range(args.repeats)]  # the same workload: spread = machine
+    runs = [
+        run(args.steps, args.warmup, args.request) for _ in range(args.repeats)
+    ]  # the same workload: spread = machine
     load_after = os.getloadavg()[0]
     per_step = {key: np.concatenate([r[0][key] for r in runs]) for key in runs[0][0]}
     rounds = np.concatenate([r[1] for r in runs])
@@ -183,7 +195,8 @@ def main() -> None:
     print(table)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "core.md").write_text(table + "\n")
+    name = "core" if args.request == "oversample" else f"core_{args.request}"
+    (RESULTS / f"{name}.md").write_text(table + "\n")
     record = {
         "machine": MACHINE,
         "cpu": platform.processor() or platform.machine(),
@@ -196,6 +209,7 @@ def main() -> None:
             "batch_size": BATCH_SIZE,
             "rollouts": ROLLOUTS,
             "oversample": 3.0,
+            "request": args.request,
             "max_rounds": 2,
             "filter_mode": "lenient",
             "weighter": "iwu, adam",
@@ -210,7 +224,7 @@ def main() -> None:
         "core_cpu_by_rounds": core_by_rounds,
         "per_step_us": rows,
     }
-    (RESULTS / "core.json").write_text(json.dumps(record, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

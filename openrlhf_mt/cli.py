@@ -8,6 +8,10 @@ import sys
 # name -> (module with `main(argv: list[str], prog: str) -> int`, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train-ray": ("openrlhf_mt.engines.openrlhf.train_ray", "MT-GRPO on OpenRLHF: Ray, DeepSpeed, vLLM"),
+    "stop": (
+        "openrlhf_mt.engines.openrlhf.stop",
+        "ask the train-ray runs on a Ray cluster to checkpoint after the current step and end",
+    ),
     "simulate": (
         "openrlhf_mt.simulate",
         "MT-GRPO vs DAPO batch building on synthetic tasks (no model, seconds)",

@@ -105,7 +105,18 @@ class AlgoConfig:
         "a round's prompts per task: largest-remainder apportionment of its shares, or i.i.d. draws "
         "(iid, as the released code)",
     )
-    oversample: float = _opt(3.0, "M_os: prompts drawn per round = oversample × batch size", gt=0.0)
+    request: str = _choice(
+        "oversample",
+        ("oversample", "adaptive"),
+        "prompts an RPS round asks for: oversample × batch size (released), or adaptive: per task the "
+        "fewest that cover its deficit with probability request_confidence given its acceptance rate",
+    )
+    request_confidence: float = _opt(
+        0.9, "request=adaptive: probability that a task's request covers its deficit", min=0.5, max=0.999
+    )
+    oversample: float = _opt(
+        3.0, "M_os: prompts drawn per round = oversample × batch size (adaptive: the cap)", gt=0.0
+    )
     max_rounds: int = _opt(10, "N_rs: generation rounds per step, the first included", min=1)
     max_inflation: float = _opt(5.0, "M_acc: cap on the acceptance-aware inflation 1/(1-ρ_k)", min=1.0)
     rho_decay: float = _opt(0.9, "decay of the per-task zero-gradient-rate EMA ρ_k", min=0.0, max=1.0)
@@ -152,6 +163,8 @@ class AlgoConfig:
             "ratio_from_step": self.ratio_from_step,
             "refill": self.refill,
             "round_counts": self.round_counts,
+            "request": self.request,
+            "request_confidence": self.request_confidence,
         }
 
 

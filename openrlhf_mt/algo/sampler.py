@@ -3,7 +3,8 @@
     sampler = RatioPreservingSampler(tasks, batch_size, oversample=3.0, max_rounds=10, max_inflation=5.0,
                                      rho_decay=0.9, filter_mode="strict", preserve_ratio=True, seed=0,
                                      acceptance_aware=True, ratio_from_step=1, refill="released",
-                                     round_counts="largest_remainder")
+                                     round_counts="largest_remainder", request="oversample",
+                                     request_confidence=0.9)
     groups, info = sampler.build_batch(weights, generate)
         weights:  dict task -> weight (the weighter's weights(); renormalised here)
         generate: generate(counts: dict[str, int]) -> list[Group]; the engine draws counts[task] fresh
@@ -34,6 +35,9 @@ RPS, one step (from step `ratio_from_step` on; before it, the task-blind refill 
   6. More than B accepted: keep up to n_k per task at random, then fill to B at random from the rest.
      Fewer: return what there is; info.shortfall says how many are missing (a task whose groups are all
      zero-gradient "runs dry" and yields a short batch, never an endless loop).
+  request="adaptive" (not in the paper; algo/request.py): instead of M_os * B prompts, every round of RPS
+  asks each task in deficit for the fewest prompts that cover its deficit with probability
+  request_confidence given its acceptance rate (1 - rho_k, start-up bias removed), at most M_os * B in all.
   A round's share vector becomes integer prompt counts that sum exactly to round(M_os * B): by largest
   remainder (round_counts="largest_remainder", ties to the earlier task: less variance than the released
   code), or by i.i.d. task draws, a multinomial (round_counts="iid", as the released code draws them).
@@ -61,12 +65,13 @@ import numpy as np
 
 from openrlhf_mt.algo.filters import check_filter_mode, summarize_rewards, zero_gradient_from_summary
 from openrlhf_mt.algo.replay import ReplayBuffer
+from openrlhf_mt.algo.request import MIN_ACCEPTANCE, acceptance_estimate, adaptive_counts, apportion
 from openrlhf_mt.algo.types import Group, check_state_tasks
 
 Generate = Callable[[dict[str, int]], list[Group]]
-MIN_ACCEPTANCE = 0.01  # the released code floors 1 - rho_k here before inverting it
 REFILLS = ("released", "deficit")
 ROUND_COUNTS = ("largest_remainder", "iid")
+REQUESTS = ("oversample", "adaptive")
 
 
 @dataclass
@@ -95,6 +100,7 @@ class BatchInfo:
     reused: int
     reused_mean_age: float
     replay_size: int
+    ideal_generated: float  # sum_k n_k / a_k: the groups the run's own acceptance rates say would suffice
 
     def to_metrics(self) -> dict[str, float]:
         """A flat name -> number dict for loggers: totals, then "<field>/<task>" entries."""
@@ -107,6 +113,10 @@ class BatchInfo:
             "reused": self.reused,
             "reused_mean_age": self.reused_mean_age,
             "replay_size": self.replay_size,
+            "ideal_generated": self.ideal_generated,
+            "overgeneration": sum(self.generated.values()) / self.ideal_generated
+            if self.ideal_generated
+            else 0.0,
         }
         per_task = ("desired", "generated", "accepted", "selected", "realised_share", "zero_gradient_rate")
         for name in (*per_task, "accuracy", "rho"):
@@ -143,16 +153,6 @@ class Round:
     num_rollouts: np.ndarray
 
 
-def apportion(total: int, shares: np.ndarray) -> np.ndarray:
-    """Integer counts proportional to `shares` that sum exactly to `total` (largest remainder)."""
-    expected = total * shares / shares.sum()
-    counts = expected.astype(np.int64)  # rounds down: shares are >= 0
-    remainder = total - int(counts.sum())
-    if remainder > 0:
-        counts[np.argsort(counts - expected, kind="stable")[:remainder]] += 1
-    return counts
-
-
 class RatioPreservingSampler:
     """Builds each step's batch of non-zero-gradient groups; see the module doc for the algorithm."""
 
@@ -174,6 +174,8 @@ class RatioPreservingSampler:
         ratio_from_step: int = 1,
         refill: str = "released",
         round_counts: str = "largest_remainder",
+        request: str = "oversample",
+        request_confidence: float = 0.9,
     ) -> None:
         self.tasks = tuple(tasks)
         self.index = {task: i for i, task in enumerate(self.tasks)}
@@ -200,6 +202,8 @@ class RatioPreservingSampler:
             ),
             ("refill", refill, refill in REFILLS, f"one of {', '.join(REFILLS)}"),
             ("round_counts", round_counts, round_counts in ROUND_COUNTS, f"one of {', '.join(ROUND_COUNTS)}"),
+            ("request", request, request in REQUESTS, f"one of {', '.join(REQUESTS)}"),
+            ("request_confidence", request_confidence, 0.5 <= request_confidence < 1, "in [0.5, 1)"),
         ):
             if not ok:
                 raise ValueError(f"RatioPreservingSampler: {name} must be {allowed}, got {value}")
@@ -214,9 +218,11 @@ class RatioPreservingSampler:
         self.filter_mode, self.preserve_ratio = filter_mode, preserve_ratio
         self.acceptance_aware, self.ratio_from_step = bool(acceptance_aware), int(ratio_from_step)
         self.refill, self.round_counts = refill, round_counts
+        self.request, self.request_confidence = request, float(request_confidence)
         self.round_size = round(self.oversample * self.batch_size)
         self.rng = np.random.default_rng(seed)
         self.rho = np.zeros(len(self.tasks))
+        self.rho_updates = np.zeros(len(self.tasks), dtype=np.int64)  # for the bias-corrected acceptance
         self.step = 0
         capacity = self.batch_size if reuse_capacity is None else reuse_capacity
         self.replay = ReplayBuffer(self.tasks, max_age=reuse_max_age, capacity=capacity)
@@ -235,6 +241,8 @@ class RatioPreservingSampler:
         num_zero_gradient = np.zeros(num_tasks, dtype=np.int64)
         num_correct, num_rollouts = np.zeros(num_tasks), np.zeros(num_tasks)
         accuracy_per_round: list[dict[str, float]] = []
+        acceptance = self.acceptance()
+        ideal = float((desired / acceptance).sum()) if self.filter_mode != "none" else float(self.batch_size)
 
         def run_round(counts: np.ndarray) -> None:
             result = self.generate_and_filter(counts, generate)
@@ -261,7 +269,11 @@ class RatioPreservingSampler:
             deficit = np.maximum(desired - accepted, 0)
             while deficit.sum() > 0 and rounds < self.max_rounds:
                 inflation = self.inflation()
-                if rounds == 0:  # lines 2-3
+                if self.request == "adaptive":
+                    counts = adaptive_counts(
+                        deficit, self.acceptance(), self.request_confidence, self.round_size
+                    )
+                elif rounds == 0:  # lines 2-3
                     shares = z * inflation
                     if self.replay.enabled:  # quotas partly filled from the buffer (see the module doc)
                         shares *= np.where(desired > 0, deficit / np.maximum(desired, 1), 1.0)
@@ -303,6 +315,7 @@ class RatioPreservingSampler:
             reused=len(ages),
             reused_mean_age=float(ages.mean()) if len(ages) else 0.0,
             replay_size=self.replay.size(),
+            ideal_generated=ideal,
         )
 
     def check_weights(self, weights: Mapping[str, float]) -> np.ndarray:
@@ -329,6 +342,10 @@ class RatioPreservingSampler:
         if not self.acceptance_aware:
             return np.ones(len(self.tasks))
         return np.minimum(1.0 / np.maximum(1.0 - self.rho, MIN_ACCEPTANCE), self.max_inflation)
+
+    def acceptance(self) -> np.ndarray:
+        """Each task's acceptance rate 1 - rho_k, bias-corrected (1 / M_os for a task not generated yet)."""
+        return acceptance_estimate(self.rho, self.rho_updates, self.rho_decay, prior=1.0 / self.oversample)
 
     def round_task_counts(self, total: int, shares: np.ndarray) -> np.ndarray:
         """Algorithm 2, lines 3 and 5: how many of a round's `total` prompts each task gets."""
@@ -369,6 +386,7 @@ class RatioPreservingSampler:
         self.rho[present] = self.rho_decay * self.rho[present] + (1 - self.rho_decay) * (
             num_zero_gradient[present] / counts[present]
         )
+        self.rho_updates[present] += 1
         keep = ~zero_gradient
         return Round(
             accepted=list(compress(groups, keep.tolist())),
@@ -416,6 +434,7 @@ class RatioPreservingSampler:
             "tasks": list(self.tasks),
             "step": self.step,
             "rho": self.rho.tolist(),
+            "rho_updates": self.rho_updates.tolist(),
             "rng": self.rng.bit_generator.state,
             "replay": self.replay.state_dict(),
         }
@@ -424,5 +443,6 @@ class RatioPreservingSampler:
         check_state_tasks("RatioPreservingSampler", state["tasks"], self.tasks)
         self.step = int(state["step"])
         self.rho = np.array(state["rho"], dtype=np.float64)
+        self.rho_updates = np.array(state["rho_updates"], dtype=np.int64)
         self.rng.bit_generator.state = state["rng"]
         self.replay.load_state_dict(state["replay"])

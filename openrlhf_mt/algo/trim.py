@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from openrlhf_mt.algo.sampler import apportion
+from openrlhf_mt.algo.request import apportion
 from openrlhf_mt.algo.types import Group
 
 

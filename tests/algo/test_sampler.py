@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openrlhf_mt.algo.filters import zero_gradient_mask
-from openrlhf_mt.algo.sampler import Pool, RatioPreservingSampler, apportion
+from openrlhf_mt.algo.request import apportion
+from openrlhf_mt.algo.sampler import Pool, RatioPreservingSampler
 from openrlhf_mt.algo.signals import RewardEMA, batch_accuracy, task_stats
 from openrlhf_mt.algo.types import Group
 from openrlhf_mt.algo.weights import make_weighter

@@ -7,7 +7,8 @@ a Ray head and a Ray worker node here (two raylets, each with one fake GPU), wai
 cluster: the DeepSpeed actor and the vLLM engine land on different Ray nodes. The flags use relative
 paths, as a user in the repository would. Mid-run, the test kills the TaskWeightActor from outside
 (another Ray driver): Ray restarts it from its snapshot and training goes on. A second submission
-resumes from the checkpoint.
+resumes from the checkpoint, and gets SIGTERM as SLURM sends it before a time limit: the script asks the
+run to checkpoint its current step and stop (`openrlhf-mt stop`), and the job ends with status 0.
 
 Opt-in (about 6 minutes on 2 cores): `bash scripts/test.sh --cluster`, or OPENRLHF_MT_CLUSTER_SIM=1.
 Never run it beside another Ray on this machine that you care about: the cleanup is the script's own,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -113,7 +115,7 @@ def submit(submit_dir: Path, log: Path, extra: list[str], on_line=None) -> str:
             out.write(line)
             out.flush()
             if on_line is not None:
-                on_line(line, env)
+                on_line(line, env, process)
         process.wait(timeout=900)
     text = log.read_text()
     assert process.returncode == 0, text[-4000:]
@@ -140,7 +142,7 @@ print("killed")
 def test_two_node_slurm_job_trains_survives_a_killed_weights_actor_and_resumes(submit_dir: Path) -> None:
     killer: list[threading.Thread] = []
 
-    def kill_after_step_1(line: str, env: dict[str, str]) -> None:
+    def kill_after_step_1(line: str, env: dict[str, str], process: subprocess.Popen) -> None:
         if "Global step 1:" in line and not killer:
             address = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()[0]
             target = (f"{address}:{env['RAY_PORT']}", env)
@@ -164,10 +166,20 @@ def test_two_node_slurm_job_trains_survives_a_killed_weights_actor_and_resumes(s
         )
     assert first[3]["mt/weight_updates"] > first[1]["mt/weight_updates"]
 
-    second = step_status(
-        submit(submit_dir, submit_dir / "submit2.log", ["--mt.max_steps", "4", "--ckpt.load_enable"])
-    )
-    assert sorted(second) == [4]
+    def term_after_step_4(line: str, env: dict[str, str], process: subprocess.Popen) -> None:
+        if "Global step 4:" in line and not terminated:  # SLURM, 5 minutes before the time limit
+            terminated.append(True)
+            process.send_signal(signal.SIGTERM)
+
+    terminated: list[bool] = []
+    extra = ["--mt.max_steps", "9", "--ckpt.load_enable", "--ckpt.save_steps", "100"]
+    second_log = submit(submit_dir, submit_dir / "submit2.log", extra, term_after_step_4)
+    second = step_status(second_log)
+    assert min(second) == 4 and max(second) < 9  # resumed after step 3; stopped early, exit status 0
     assert [second[4][f"mt/{t}/weight"] for t in TASKS] == pytest.approx(
         [first[3][f"mt/{t}/next_weight"] for t in TASKS], abs=1e-12
     )
+    assert "[slurm] SIGTERM: the run checkpoints after its current step and stops" in second_log
+    last = max(second)
+    assert f"stop requested: checkpoint written after step {last}" in second_log
+    assert (submit_dir / "runs" / "sim" / "ckpt" / "_actor" / f"global_step{last}").is_dir()

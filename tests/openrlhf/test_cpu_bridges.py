@@ -74,6 +74,11 @@ def test_weight_sync_pieces_are_replaced() -> None:
     assert torch.equal(layer.cpu_linear(x, layer.weight, layer.bias), layer(x))
 
 
+def test_deepspeed_builds_no_shared_memory_inference_op() -> None:
+    deepspeed_torch_comm = importlib.import_module("deepspeed.comm.torch")
+    assert deepspeed_torch_comm.build_shm_op() is None  # a minute of compiling saved, training unaffected
+
+
 def test_store_broadcaster_carries_a_tensor_from_rank_0() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

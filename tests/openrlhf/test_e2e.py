@@ -13,8 +13,10 @@ one comes empty (a reward blackout, blackout_reward.py): about 3 min on 2 cores 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -131,9 +133,7 @@ def test_two_ranks_with_short_and_empty_batches_then_resume(
             [first[step + 1][f"mt/{t}/weight"] for t in TASKS]
         )
     assert (tmp_path / "ckpt" / "_actor" / "global_step3").is_dir()
-    tags = tensorboard_tags(tmp_path / "tb")
-    assert {f"train/mt/{t}/weight" for t in TASKS} <= tags
-    assert {f"eval/eval_{t}_pass1" for t in TASKS} <= tags  # per-task eval at step 2, scored 1 / 0
+    assert_per_task_tensorboard(tmp_path / "tb")
 
     resumed_log = run(
         two_ranks(tiny_policy, data, tmp_path, "--mt.max_steps", "4", "--ckpt.load_enable"),
@@ -168,10 +168,7 @@ def test_train_ray_on_cpu_then_resume(tiny_policy: Path, data: Path, tmp_path: P
     assert weights_used_at_2 != pytest.approx([1 / 3] * 3, abs=1e-6)
     assert [first[1][f"mt/{t}/next_weight"] for t in TASKS] == pytest.approx(weights_used_at_2)
     assert (tmp_path / "ckpt" / "_actor" / "global_step2").is_dir()
-    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
-    tags = tensorboard_tags(tmp_path / "tb")
-    assert {f"train/mt/{t}/weight" for t in TASKS} <= tags
-    assert {f"eval/eval_{t}_pass1" for t in TASKS} <= tags  # per-task eval at step 2, scored 1 / 0
+    assert_per_task_tensorboard(tmp_path / "tb")
 
     log = run(
         train_ray(tiny_policy, data, tmp_path, "--mt.max_steps", "3", "--ckpt.load_enable"),
@@ -185,7 +182,8 @@ def test_train_ray_on_cpu_then_resume(tiny_policy: Path, data: Path, tmp_path: P
     assert resumed == pytest.approx([first[2][f"mt/{t}/next_weight"] for t in TASKS], abs=1e-12)
 
 
-def tensorboard_tags(directory: Path) -> set[str]:
+def assert_per_task_tensorboard(directory: Path) -> None:
+    """Every task's weight every step, and its eval accuracy (at step 2, scored 1 / 0), in TensorBoard."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tags: set[str] = set()
@@ -193,7 +191,8 @@ def tensorboard_tags(directory: Path) -> set[str]:
         accumulator = EventAccumulator(str(events.parent))
         accumulator.Reload()
         tags |= set(accumulator.Tags()["scalars"])
-    return tags
+    assert {f"train/mt/{t}/weight" for t in TASKS} <= tags
+    assert {f"eval/eval_{t}_pass1" for t in TASKS} <= tags
 
 
 @full
@@ -225,3 +224,35 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tiny_policy: Path, data: Pat
     assert "tasks (prompts, initial weight): tiny-add (24, 0.333), tiny-countdown (24, 0.333)" in log
     assert "GPU split: actor 1, reference 0, vLLM 1 = 2 GPUs" in log
     assert "steps: 12 per episode x 1 episode(s)" in log  # 72 prompts / 6 per batch
+
+
+@full
+def test_sigterm_checkpoints_the_current_step_exits_0_and_the_run_resumes(
+    tiny_policy: Path, data: Path, tmp_path: Path
+) -> None:
+    """SLURM's warning before a time limit: the first SIGTERM makes the run checkpoint the step it is in
+    (whatever --ckpt.save_steps says), stop generating, and exit 0 saying how to resume."""
+    args = flag(train_ray(tiny_policy, data, tmp_path, "--mt.max_steps", "8"), "--ckpt.save_steps", "100")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("RAY_ADDRESS", None)
+    log = tmp_path / "stopped.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(CLI + args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 420
+        while "Global step 1:" not in log.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=300) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    stopped = step_status(text)
+    last = max(stopped)
+    assert 1 <= last < 8 and "stopped cleanly on SIGTERM" in text and "--ckpt.load_enable" in text
+    assert (tmp_path / "ckpt" / "_actor" / f"global_step{last}").is_dir()  # though save_steps is 100
+    resumed = step_status(
+        run([*flag(args, "--mt.max_steps", str(last + 1)), "--ckpt.load_enable"], tmp_path / "resumed.log")
+    )
+    assert sorted(resumed) == [last + 1]
+    assert [resumed[last + 1][f"mt/{t}/weight"] for t in TASKS] == pytest.approx(
+        [stopped[last][f"mt/{t}/next_weight"] for t in TASKS], abs=1e-12
+    )

@@ -1,7 +1,8 @@
 """Run OpenRLHF 0.11.2's real Ray + DeepSpeed + vLLM pipeline on a machine without CUDA.
 
 OpenRLHF assumes CUDA in six places (shared/docs/OPENRLHF_ON_CPU.md). Each bridge below replaces
-one assumption with its CPU equivalent, from outside: nothing in site-packages is edited. The
+one assumption with its CPU equivalent, from outside: nothing in site-packages is edited (a seventh only
+saves DeepSpeed a compile it does not need on a CPU). The
 bridges are applied right after the module they fix is imported (an import hook), so a process
 that never imports OpenRLHF or vLLM pays nothing, and only when `torch.cuda.is_available()` is
 false. `install()` applies them in the current process; `worker_env()` gives the environment
@@ -263,6 +264,20 @@ def _patch_cpu_gemm(module: types.ModuleType) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Bridge 7 (time, not correctness): DeepSpeed's CPU communication backend compiles a shared-memory
+# all-reduce op on first use (about a minute on 2 cores, again for every new venv path). It serves only
+# inference_all_reduce (DeepSpeed's inference engine and AutoTP); training collectives go through gloo.
+
+
+def _no_shm_comm_op() -> None:
+    return None
+
+
+def _patch_shm_comm(module: types.ModuleType) -> None:
+    module.build_shm_op = _no_shm_comm_op
+
+
+# ---------------------------------------------------------------------------------------------
 # Applying the bridges after each target module is imported.
 
 _PATCHES: dict[str, Callable[[types.ModuleType], None]] = {
@@ -273,6 +288,7 @@ _PATCHES: dict[str, Callable[[types.ModuleType], None]] = {
     "openrlhf.trainer.ray.ppo_actor": _patch_stateless_group,  # it imported the name itself
     "openrlhf.trainer.ray.vllm_worker_wrap": _patch_worker_wrap,
     "vllm.model_executor.layers.utils": _patch_cpu_gemm,
+    "deepspeed.comm.torch": _patch_shm_comm,
 }
 
 
@@ -344,7 +360,7 @@ def install_hooks() -> None:
 
 
 def install() -> bool:
-    """Apply the six bridges in this process if it has no CUDA device; True when they apply."""
+    """Apply the bridges in this process if it has no CUDA device; True when they apply."""
     install_hooks()
     if not bridging():
         return False

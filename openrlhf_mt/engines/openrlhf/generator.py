@@ -168,6 +168,9 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         An empty list means "nothing to train on, call again" (upstream's loops skip it)."""
         if self.batches >= self.total_batches:  # e.g. resumed at the end: upstream's loop then stops
             return [], None, 0, True
+        if ray.get(self.weights_actor.is_stop_requested.remote()):  # a clean stop: no further batch
+            self.total_batches = self.batches
+            return [], None, 0, True
         weights = self.weights_for_next_batch()
         if self.mt.dry_run:
             prompts = {t: len(p) for t, p in self.prompts_of_task.items()}
@@ -283,6 +286,11 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         accuracy = batch_accuracy(generated) if generated else {}
         metrics = {
             "mt/rounds": float(info.rounds),
+            "mt/generated_groups": float(len(generated)),
+            "mt/ideal_groups": info.ideal_generated,  # sum_k n_k / a_k, from the run's own acceptance rates
+            "mt/overgeneration": len(generated) / info.ideal_generated if info.ideal_generated else 0.0,
+            "mt/reused_groups": float(info.reused),
+            "mt/reused_mean_age": info.reused_mean_age,
             "mt/pass_rate": pass_rate,
             "mt/shortfall": float(info.shortfall),
             "mt/trimmed_groups": float(trimmed),

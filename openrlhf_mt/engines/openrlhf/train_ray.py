@@ -45,6 +45,7 @@ from openrlhf_mt.config import (
 from openrlhf_mt.engines.openrlhf import cpu
 from openrlhf_mt.engines.openrlhf.cluster import absolute_paths, check_cluster_paths, connect_ray
 from openrlhf_mt.engines.openrlhf.plan import DryRunFinished, check_batch_layout, gpu_split
+from openrlhf_mt.engines.openrlhf.stop import StopOnSignal
 
 UPSTREAM_MODULE = "openrlhf.cli.train_ppo_ray"
 REWARD_MODULE = "openrlhf_mt.tasks.openrlhf_reward"
@@ -257,6 +258,8 @@ def main(argv: list[str], prog: str) -> int:
     except ConfigError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    stopper = StopOnSignal(prog)
+    stopper.install()
     try:  # upstream's __main__ again: its own checks on our namespace, then its train()
         with (
             mock.patch.object(argparse.ArgumentParser, "parse_args", lambda *a, **k: ns),
@@ -265,4 +268,5 @@ def main(argv: list[str], prog: str) -> int:
             runpy.run_module(UPSTREAM_MODULE, run_name="__main__", alter_sys=True)
     except DryRunFinished as error:  # raised in a Ray actor: Ray's copy holds the original as `cause`
         print(getattr(error, "cause", None) or error)
+    stopper.report(args.ckpt.path)
     return 0

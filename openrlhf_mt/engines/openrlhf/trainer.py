@@ -13,6 +13,8 @@ What the trainers add (MultiTaskTrainerMixin, on upstream's BasePPOTrainer hooks
                              metrics join the step status;
   save_logs_and_checkpoints  the weights actor's state rides in OpenRLHF's checkpoint client_states under
                              "openrlhf_mt" (the generator's rides in the prompt loader's state, generator.py);
+                             after a requested stop (SIGTERM, `openrlhf-mt stop`) this step is checkpointed
+                             whatever --ckpt.save_steps says, and the generator makes no further batch;
   init_checkpoint_states     ... and comes back on --ckpt.load_enable;
   save_best_checkpoint       runs after every eval (sync and async): upstream's eval_<datasource>_pass1
                              goes to the weights actor as per-task eval accuracy.
@@ -32,6 +34,7 @@ from openrlhf.trainer.ppo_trainer import PPOTrainer
 from openrlhf.trainer.ppo_utils.experience import Experience
 from openrlhf.trainer.ppo_utils.experience_maker import RemoteExperienceMaker
 from openrlhf.trainer.ray.ppo_actor import PolicyModelActor
+from openrlhf.utils.logging_utils import init_logger
 from openrlhf_mt.algo.updates import learns, needs_improvement
 from openrlhf_mt.engines.openrlhf.generator import (
     CHECKPOINT_KEY,
@@ -44,6 +47,7 @@ from openrlhf_mt.engines.openrlhf.plan import batch_layout
 from openrlhf_mt.engines.openrlhf.weights_actor import ACTOR_NAME
 
 EVAL_SUFFIXES = ("-test", "_test", "-eval", "_eval")
+logger = init_logger(__name__)
 
 
 def eval_accuracy_by_task(eval_logs: dict[str, float], tasks: list[str]) -> dict[str, float]:
@@ -135,7 +139,16 @@ class MultiTaskTrainerMixin:
     ) -> None:
         if client_states is not None:  # the same dict later reaches save_best_checkpoint: fill it in place
             client_states[CHECKPOINT_KEY] = {"weights": ray.get(self.weights_actor.state_dict.remote())}
-        super().save_logs_and_checkpoints(global_step, logs_dict, client_states)
+        if not ray.get(self.weights_actor.is_stop_requested.remote()):
+            super().save_logs_and_checkpoints(global_step, logs_dict, client_states)
+            return
+        with mock.patch.object(
+            self.args.ckpt, "save_steps", 1
+        ):  # checkpoint this step, whatever the schedule
+            super().save_logs_and_checkpoints(global_step, logs_dict, client_states)
+        logger.warning(
+            f"stop requested: checkpoint written after step {global_step} in {self.args.ckpt.path}"
+        )
 
     def init_checkpoint_states(self) -> dict:
         states = super().init_checkpoint_states()

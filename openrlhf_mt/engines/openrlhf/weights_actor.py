@@ -15,7 +15,9 @@ Who talks to it:
     released code, once per generation round) and the policy actor's per-optimizer-step signals (IWU's
     I_k, SEC's sums of |A| and sample counts, summed over the data-parallel ranks);
     `observe_eval(accuracy)` after each evaluation; `state_dict()` / `load_state_dict()` for OpenRLHF's
-    checkpoints.
+    checkpoints;
+  - anyone may ask the run to stop cleanly (`request_stop()`: the driver on SIGTERM, `openrlhf-mt stop`):
+    the trainer checkpoints after the step it is in and the generator produces no further batch.
 Because J_k steps when a batch is trained (not when it is generated), the state saved with checkpoint N
 holds exactly batches 1..N also in async mode, where the generator runs a batch ahead.
 
@@ -69,6 +71,7 @@ class TaskWeightActor:
         self.reward_ema = RewardEMA(self.tasks, decay=algo.j_ema_decay)
         self.eval_accuracy: dict[str, float] = {}
         self.updates = WeightUpdates(self.weighter, self.reward_signal, algo.update_every)
+        self.stop_requested = False  # not part of the state: a resumed run trains on
         self.applied_step = 0  # the last training step whose signals were applied
         self.weights_by_step = {0: self.weighter.weights()}  # after steps applied_step - lag .. applied_step
         self.restarts = 0
@@ -152,6 +155,14 @@ class TaskWeightActor:
         """Per-task eval accuracy (upstream's eval_<datasource>_pass1): J_k when signal_source is eval."""
         self.eval_accuracy.update(accuracy)
         self.save_snapshot()
+
+    def request_stop(self) -> int:
+        """Ask the run to checkpoint after its current step and end; returns the last applied step."""
+        self.stop_requested = True
+        return self.applied_step
+
+    def is_stop_requested(self) -> bool:
+        return self.stop_requested
 
     def reward_signal(self) -> dict[str, float]:
         """J_k: the EMA of batch accuracy, or the latest eval accuracy (0 for a task not evaluated yet)."""
