@@ -54,6 +54,7 @@ def test_findings_say_what_the_runs_show(tmp_path):
     assert "mt-grpo: tiny-add-easy +1.0 ± 2.8 (not beyond noise); tiny-countdown +10.0 ± 2.8 (yes)" in text
     assert "final worst-task accuracy 15.0 vs GRPO's 6.0 %: +9.0 ± 2.8 points (yes)" in text
     assert "hardest task (tiny-countdown)" in text
+    assert "supplies 10 % of the groups that carry a signal (its weight: 50 %)" in text  # GRPO's 1/K
     assert "supplies 10 % of the groups" in text and "weight averages 60 %, its batch share 60 %" in text
     assert "3.0 s per step against GRPO's 2.0 s" in text
 

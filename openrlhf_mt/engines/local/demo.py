@@ -170,11 +170,12 @@ def findings(runs: list[Run]) -> str:
     mt_batch = mt.mean_of(f"batch_share/{hardest}", mt.train_rows)
     mt_signal = mt.mean_of(f"signal_share/{hardest}", mt.train_rows)
     shown = "yes" if mt_signal > grpo_signal and abs(mt_batch - mt_weight) < 0.1 else "no"
+    uniform = 100 / len(tasks)
     lines.append(
         f"3. **The hardest task ({hardest}) gets its share of the learning signal**: under GRPO it supplies "
-        f"{100 * grpo_signal:.0f} % of the groups that carry a signal (its weight: 33 %); under MT-GRPO its "
-        f"weight averages {100 * mt_weight:.0f} %, its batch share {100 * mt_batch:.0f} % and its signal "
-        f"share {100 * mt_signal:.0f} % ({shown})."
+        f"{100 * grpo_signal:.0f} % of the groups that carry a signal (its weight: {uniform:.0f} %); under "
+        f"MT-GRPO its weight averages {100 * mt_weight:.0f} %, its batch share {100 * mt_batch:.0f} % and "
+        f"its signal share {100 * mt_signal:.0f} % ({shown})."
     )
     rounds = mt.mean_of("rollout/rounds", mt.train_rows)
     seconds = [run.mean_of("time/step_s", run.train_rows) for run in (grpo, mt)]
