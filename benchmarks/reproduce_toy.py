@@ -265,29 +265,42 @@ def _steps(value: float) -> str:
 
 
 class LoadSampler:
-    """The 1-minute load average, read every `every` seconds in a background thread while the runs go."""
+    """The 1-minute load average, appended as 'unix-time load' to `log` every `every` seconds by a background
+    thread while the runs go; the log gathers every training session of one output directory."""
 
-    def __init__(self, every: float = 60.0) -> None:
-        self.samples = [os.getloadavg()[0]]
+    def __init__(self, log: Path, every: float = 60.0) -> None:
+        self.log = log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
 
+    def _sample(self) -> None:
+        with open(self.log, "a") as handle:
+            handle.write(f"{time.time():.0f} {os.getloadavg()[0]:.2f}\n")
+
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
-            self.samples.append(os.getloadavg()[0])
+            self._sample()
 
     def __enter__(self) -> LoadSampler:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self.samples.append(os.getloadavg()[0])
+        self._sample()
 
-    def summary(self) -> dict[str, float]:
-        values = np.array(self.samples)
-        return {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max()),
-                "samples": len(values)}  # fmt: skip
+
+def load_summary(log: Path) -> dict[str, float] | None:
+    """Min, median, max of the load samples in `log`, their count and the hours from first to last (the
+    training sessions, gaps between them included); None without a log."""
+    if not log.is_file():
+        return None
+    rows = np.array([line.split() for line in log.read_text().splitlines() if line.strip()], dtype=float)
+    times, values = rows[:, 0], rows[:, 1]
+    return {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max()),
+            "samples": len(values), "span_h": float((times.max() - times.min()) / 3600)}  # fmt: skip
 
 
 def run_settings(variant: Variant, seed: int, common: list[str]) -> list[str]:
@@ -361,9 +374,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# The paper's shape at toy scale: MT-GRPO vs GRPO, DAPO, SEC-DAPO and ablations",
         "",
-        f"Command: `{results['command']}`. Machine: {results['machine']}; 1-minute load average while "
-        f"running: min {results['load']['min']:.1f}, median {results['load']['median']:.1f}, max "
-        f"{results['load']['max']:.1f}. Wall time {results['wall_s'] / 3600:.1f} h.",
+        f"Command: `{results['command']}`. Machine: {results['machine']}; {_load(results['load'])}",
         "",
         f"Settings (every variant alike): {results['settings']}. Seeds {seeds} (run-level: sampling and data "
         f"order; one shared warm-up and eval set). Tuning: {results['tuning']}",
@@ -451,6 +462,16 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "![accuracy](reproduce_toy_accuracy.png)", "", "![weights](reproduce_toy_weights.png)", ""]
     return "\n".join(lines)
+
+
+def _load(load: dict[str, float] | None) -> str:
+    if load is None:
+        return "no load record (runs/.../load.log) for these runs."
+    return (
+        f"1-minute load average while training ({load['samples']} samples over {load['span_h']:.1f} h, "
+        f"sessions and gaps included): min {load['min']:.1f}, median {load['median']:.1f}, max "
+        f"{load['max']:.1f}."
+    )
 
 
 def _completeness(results: dict[str, Any]) -> list[str]:
@@ -586,9 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in VARIANTS if args.variants is None or v.name in args.variants]
     seeds = list(range(args.seeds))
     thresholds = list(args.thresholds or DEFAULT_THRESHOLDS)
-    start = time.perf_counter()
-    with LoadSampler() as load:
-        if not args.aggregate_only:
+    if not args.aggregate_only:
+        with LoadSampler(args.out / "load.log"):
             try:
                 train_all(args.config, args.out, variants, seeds, common, args.jobs)
             except RuntimeError as error:
@@ -606,8 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": MACHINE,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "load": load.summary(),
-        "wall_s": time.perf_counter() - start,
+        "load": load_summary(args.out / "load.log"),
         "settings": describe(cfg),
         "tuning": TUNING_NOTE,
         "tasks": cfg.data.tasks,

@@ -142,7 +142,9 @@ def test_results_files_from_finished_runs(tmp_path: Path, capsys):
     assert "final worst-task accuracy above grpo's | +10.0 points" in text
     for png in ("reproduce_toy_accuracy.png", "reproduce_toy_weights.png"):
         assert (tmp_path / "results" / png).stat().st_size > 10_000
-    assert "Incomplete" not in text
+    assert "Incomplete" not in text and "no load record" in text
+    # the load log of the training sessions: samples an hour apart
+    (out / "load.log").write_text("1000 3.0\n4600 5.0\n2800 4.5\n")
     # a run still going (not at the last step) is left out, and the results say so
     unfinished = out / "grpo" / "seed1" / "metrics.jsonl"
     unfinished.write_text("".join(unfinished.read_text().splitlines(keepends=True)[:3]))
