@@ -256,6 +256,12 @@ class DataConfig:
         "leave out bad rows of data files (eval.paper_test), counted in faults/eval_rows_skipped and logged; "
         "false: a bad row makes the run evaluate on generated prompts (faults/eval_load_failed)",
     )
+    seed: int | None = _opt(
+        None,
+        "seed of the generated prompts (train / held-out split) and of builtin:tiny's warm-up; null: the "
+        "run's `seed`. Set it to compare runs whose `seed` (sampling, data order) differs on the same "
+        "prompts and from the same warm-up",
+    )
 
 
 @dataclass
@@ -331,6 +337,11 @@ class RunConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the prompts and of the warm-up: `data.seed`, else the run's `seed`."""
+        return self.seed if self.data.seed is None else self.data.seed
 
 
 def load_config(

@@ -4,10 +4,11 @@ The answer is the whole response up to EOS (surrounding whitespace ignored; a re
 :data:`MAX_RESPONSE_CHARS` is invalid). Train reward 1 / 0.1 / 0, eval 1 / 0, like the paper's tasks.
 
 - ``tiny-add``: ``add 36+47=`` -> ``83``. Operands 10-99. Well formed (0.1 when wrong): digits only,
-  at most 3 of them.
+  at most 3 of them. ``tiny-add-easy``: the second operand 1-9 (``add 36+7=`` -> ``43``).
 - ``tiny-countdown``: ``cd 6,7,2>3:`` -> ``2+7-6`` (any expression using 6, 7 and 2 once each that makes
   3). Three numbers 1-9 and a target 1-50 that they always reach. Checked by the same safe evaluator as
-  countdown-*; well formed: a valid expression.
+  countdown-*; well formed: a valid expression. ``tiny-countdown-easy``: two numbers 1-20
+  (``cd 12,4>3:`` -> ``12/4``).
 - ``tiny-arc``: ``arc 2220090000>2220999000;0555000000>0000555000;8880080000>`` -> ``8880888000``.
   reasoning-gym arc_1d of length 10: two train pairs ``input>output`` joined by ``;``, then the test
   input and ``>``. Well formed: 10 digits.
@@ -56,11 +57,15 @@ class _TinyExactTask(Task):
 
 
 class TinyAdd(_TinyExactTask):
+    def __init__(self, name: str, description: str, second_operand: tuple[int, int] = (10, 99)) -> None:
+        super().__init__(name, description)
+        self.second_operand = second_operand
+
     def examples(self, seed: int, start: int, stop: int) -> list[tuple[str, dict[str, Any]]]:
         pairs = []
         for index in range(start, stop):
             rng = _item_rng(self.name, seed, index)
-            a, b = rng.randint(10, 99), rng.randint(10, 99)
+            a, b = rng.randint(10, 99), rng.randint(*self.second_operand)
             pairs.append((f"add {a}+{b}=", {"target": str(a + b)}))
         return pairs
 
@@ -72,14 +77,21 @@ class TinyAdd(_TinyExactTask):
 
 @functools.cache
 def _reachable_targets(numbers: tuple[int, ...]) -> tuple[int, ...]:
-    """Integer values 1-50 that some expression over all three numbers (each once) reaches."""
-    values: set[Fraction] = set()
-    for a, b, c in itertools.permutations(Fraction(x) for x in numbers):
-        for left in _combine(a, b):
-            values.update(_combine(left, c))
-        for right in _combine(b, c):
-            values.update(_combine(a, right))
+    """Integer values 1-50 that some expression over all the numbers (each once) reaches."""
+    values = _values(tuple(Fraction(x) for x in numbers))
     return tuple(sorted(int(v) for v in values if v.denominator == 1 and 1 <= v <= 50))
+
+
+def _values(numbers: tuple[Fraction, ...]) -> set[Fraction]:
+    """Every value of an expression over all of `numbers` (each once): combine two, recurse on the rest."""
+    if len(numbers) == 1:
+        return set(numbers)
+    values: set[Fraction] = set()
+    for i, j in itertools.permutations(range(len(numbers)), 2):
+        rest = tuple(x for k, x in enumerate(numbers) if k not in (i, j))
+        for combined in _combine(numbers[i], numbers[j]):
+            values |= _values((*rest, combined))
+    return values
 
 
 def _combine(x: Fraction, y: Fraction) -> list[Fraction]:
@@ -92,12 +104,16 @@ def _combine(x: Fraction, y: Fraction) -> list[Fraction]:
 class TinyCountdown(Task):
     truth_keys = ("numbers", "target")
 
+    def __init__(self, name: str, description: str, count: int = 3, largest: int = 9) -> None:
+        super().__init__(name, description)
+        self.count, self.largest = count, largest
+
     def examples(self, seed: int, start: int, stop: int) -> list[tuple[str, dict[str, Any]]]:
         pairs = []
         for index in range(start, stop):
             rng = _item_rng(self.name, seed, index)
             while True:
-                numbers = [rng.randint(1, 9) for _ in range(3)]
+                numbers = [rng.randint(1, self.largest) for _ in range(self.count)]
                 targets = _reachable_targets(tuple(sorted(numbers)))
                 if targets:
                     break
@@ -141,7 +157,16 @@ class TinyArc(_TinyExactTask):
 
 
 TINY_TASKS: dict[str, Callable[[str], Task]] = {
+    "tiny-add-easy": functools.partial(
+        TinyAdd, description="2-digit plus 1-digit: 'add 36+7=' -> '43'", second_operand=(1, 9)
+    ),
     "tiny-add": functools.partial(TinyAdd, description="2-digit addition: 'add 36+47=' -> '83'"),
+    "tiny-countdown-easy": functools.partial(
+        TinyCountdown,
+        description="2 numbers 1-20, reachable target 1-50: 'cd 12,4>3:' -> '12/4'",
+        count=2,
+        largest=20,
+    ),
     "tiny-countdown": functools.partial(
         TinyCountdown, description="3 numbers 1-9, reachable target 1-50: 'cd 6,7,2>3:' -> '2+7-6'"
     ),

@@ -27,7 +27,8 @@ from openrlhf_mt.tasks import Grade, Task, register_task
 
 pytestmark = pytest.mark.slow
 
-PER_STEP = ["step", "rollout/rounds", "rollout/generated_groups", "time/generate_s", "time/train_s"]
+PHASES = ["time/generate_s", "time/score_s", "time/core_s", "time/train_s", "time/improvement_s"]
+PER_STEP = ["step", "rollout/rounds", "rollout/generated_groups", "rollout/signal_groups", *PHASES]
 PER_TASK = ["weights/{}", "batch_share/{}", "train/{}/accuracy", "train/{}/zero_gradient_rate"]
 PER_EVAL = ["eval/{}/accuracy", "eval/worst_accuracy", "eval/mean_accuracy"]
 
@@ -46,10 +47,15 @@ def test_every_preset_runs_and_logs(tmp_path, method):
                 assert key.format(task) in row, (method, key.format(task))
         weights = [row[f"weights/{t}"] for t in TASKS]
         assert sum(weights) == pytest.approx(1.0) and min(weights) > 0
+        # the phases are exclusive parts of the step (eval and logging are the rest)
+        assert 0 < sum(row[key] for key in PHASES) <= row["time/step_s"]
+        if METHOD_PRESETS[method]["weighter"] != "iwu":  # only IWU pays for the re-forward that measures I_k
+            assert row["time/improvement_s"] == 0
     for row in (rows[0], rows[2]):
         for key in PER_EVAL:
             for t in TASKS:
                 assert 0.0 <= row[key.format(t)] <= 1.0
+                assert 0.0 <= row[key.format(t) + "_se"] <= 0.5
     if METHOD_PRESETS[method].get("filter_mode") == "none":
         assert all(row["rollout/rounds"] == 1 for row in rows[1:])
     assert (tmp_path / "checkpoints" / "last" / "trainer_state.pt").is_file()

@@ -36,7 +36,21 @@ def test_cache_key_changes_with_the_warmup_version(monkeypatch: pytest.MonkeyPat
     assert warmup.cache_key(RunConfig()) != key
 
 
-@pytest.mark.parametrize("name", ["tiny-add", "tiny-countdown", "tiny-arc"])
+def test_runs_that_share_data_seed_share_the_warmup_and_the_prompts() -> None:
+    """Run-level seeds (sampling, data order) over one warm-up and one eval set: `data.seed` fixes both."""
+    from openrlhf_mt.config import load_config
+
+    def cfg(*overrides: str) -> RunConfig:
+        return load_config(None, overrides=["data.train_size=50", "data.eval_size=5", *overrides])
+
+    assert cfg("seed=3", "data.seed=0").data_seed == 0 and cfg("seed=3").data_seed == 3
+    assert warmup.cache_key(cfg("seed=3", "data.seed=0")) == warmup.cache_key(cfg("seed=0"))
+    assert warmup.cache_key(cfg("seed=3")) != warmup.cache_key(cfg("seed=0"))
+
+
+@pytest.mark.parametrize(
+    "name", ["tiny-add", "tiny-add-easy", "tiny-countdown", "tiny-countdown-easy", "tiny-arc"]
+)
 def test_warmup_targets_are_the_task_librarys_references_and_score_one(name: str) -> None:
     task = get_task(name)
     for row in task.generate(20, seed=3):

@@ -34,6 +34,24 @@ def test_tiny_countdown_format_and_reachable_target():
     assert len({json.loads(row["label"])["target"] for row in rows}) > 30  # targets spread over 1-50
 
 
+def test_tiny_countdown_prompts_are_those_of_earlier_versions():
+    """Reachable targets are computed for any count of numbers now; the 3-number prompts did not move."""
+    prompts = [row["prompt"] for row in get_task("tiny-countdown").generate(2000, seed=0)]
+    assert prompts[::400] == ["cd 6,6,6>7:", "cd 3,5,4>6:", "cd 5,4,9>31:", "cd 7,6,3>5:", "cd 4,1,4>15:"]
+
+
+def test_easy_variants_format_and_truth():
+    for row in get_task("tiny-add-easy").generate(300, seed=0):
+        a, b = map(int, re.fullmatch(r"add (\d\d)\+(\d)=", row["prompt"]).groups())
+        assert json.loads(row["label"])["target"] == str(a + b)
+    rows = get_task("tiny-countdown-easy").generate(300, seed=0)
+    for row in rows:
+        *numbers, target = map(int, re.fullmatch(r"cd (\d+),(\d+)>(\d+):", row["prompt"]).groups())
+        assert all(1 <= x <= 20 for x in numbers) and 1 <= target <= 50
+        assert python_value(solve_countdown(numbers, target)) == target
+    assert len({row["prompt"] for row in rows}) > 250  # enough distinct prompts for a held-out split
+
+
 def test_tiny_arc_format():
     rows = get_task("tiny-arc").generate(200, seed=0)
     for row in rows:

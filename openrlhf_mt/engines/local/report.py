@@ -69,6 +69,12 @@ def _pct(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
 
 
+def _pct_se(row: dict[str, Any], key: str) -> str:
+    """row[key] in %, with ± its standard error (row[key + '_se']) when the row has one."""
+    se = row.get(f"{key}_se")
+    return _pct(row[key]) + ("" if se is None else f" ± {100 * se:.1f}")
+
+
 def markdown(runs: list[Run], preamble: str = "") -> str:
     tasks = runs[0].tasks
     lines = ["# Run report", ""]
@@ -76,7 +82,13 @@ def markdown(runs: list[Run], preamble: str = "") -> str:
         lines += [preamble, ""]
     lines += [f"Runs: {', '.join(f'`{r.label}` ({r.path})' for r in runs)}. Accuracy in %.", ""]
 
-    lines += ["## Eval accuracy (mean@k on held-out prompts): start → end", ""]
+    lines += [
+        "## Eval accuracy (mean@k on held-out prompts): start → end",
+        "",
+        "± one standard error over the held-out prompts (where the run logged it): a difference between "
+        "two cells is beyond noise when it exceeds about twice their standard errors combined.",
+        "",
+    ]
     header = ["method", *tasks, "worst task", "mean", "best worst-task (step)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
@@ -85,14 +97,9 @@ def markdown(runs: list[Run], preamble: str = "") -> str:
             continue
         first, last = run.evals[0], run.evals[-1]
         best = max(run.evals, key=lambda row: row["eval/worst_accuracy"])
-        cells = [
-            f"{_pct(first[f'eval/{t}/accuracy'])} → **{_pct(last[f'eval/{t}/accuracy'])}**" for t in tasks
-        ]
-        cells += [
-            f"{_pct(first['eval/worst_accuracy'])} → **{_pct(last['eval/worst_accuracy'])}**",
-            f"{_pct(first['eval/mean_accuracy'])} → **{_pct(last['eval/mean_accuracy'])}**",
-            f"{_pct(best['eval/worst_accuracy'])} (step {best['step']})",
-        ]
+        keys = [*(f"eval/{t}/accuracy" for t in tasks), "eval/worst_accuracy", "eval/mean_accuracy"]
+        cells = [f"{_pct_se(first, key)} → **{_pct_se(last, key)}**" for key in keys]
+        cells.append(f"{_pct(best['eval/worst_accuracy'])} (step {best['step']})")
         lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
     lines.append("")
 

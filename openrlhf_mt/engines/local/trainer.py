@@ -32,6 +32,9 @@ import json
 import math
 import random
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +93,37 @@ class Sample:
     advantage: float
 
 
+def mean_standard_error(values: np.ndarray) -> float:
+    """Standard error of the mean of independent values: sample std (ddof 1) / sqrt(n); 0 for one value."""
+    if len(values) < 2:
+        return 0.0
+    return float(np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
+class PhaseClock:
+    """Wall seconds per phase of a step, exclusive: entering a phase pauses the enclosing one, so the phases
+    of a step add up (time/<phase>_s: generate, score, core, train, improvement)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._stack: list[str] = []
+        self._mark = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        now = time.perf_counter()
+        if self._stack:
+            self.seconds[self._stack[-1]] += now - self._mark
+        self._stack.append(name)
+        self._mark = now
+        try:
+            yield
+        finally:
+            now = time.perf_counter()
+            self.seconds[self._stack.pop()] += now - self._mark
+            self._mark = now
+
+
 class LocalTrainer:
     def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
         self.cfg = cfg
@@ -117,7 +151,7 @@ class LocalTrainer:
         self.train_rows, self.eval_rows, self.eval_sources = {}, {}, {}
         for name, task in self.tasks.items():
             train, held_out = split_rows(
-                task, cfg.data.train_size, cfg.data.eval_size, cfg.seed, paper_rows.get(name)
+                task, cfg.data.train_size, cfg.data.eval_size, cfg.data_seed, paper_rows.get(name)
             )
             self.train_rows[name], self.eval_rows[name] = train, held_out
             self.eval_sources[name] = {
@@ -258,7 +292,6 @@ class LocalTrainer:
     def generate(self, counts: dict[str, int]) -> list[Group]:
         """The sampler's callback: counts[task] fresh prompts per task, N scored rollouts each."""
         n = self.cfg.rollout.rollouts_per_prompt
-        start = time.perf_counter()
         self.model.eval()
         groups = []
         for task, count in counts.items():
@@ -272,16 +305,17 @@ class LocalTrainer:
                 )
             prompts = [self.prompt_ids[task][i] for i in indices]
             labels = [self.train_rows[task][i]["label"] for i in indices]
-            responses = self._sample(prompts, n, self.cfg.rollout.temperature, self.generator)
+            with self.clock.phase("generate"):
+                responses = self._sample(prompts, n, self.cfg.rollout.temperature, self.generator)
             labels = [label for label in labels for _ in range(n)]
-            rewards = score_responses(
-                self.tokenizer, self.tasks[task], responses, labels, train=True, guard=self.score_guard
-            )
+            with self.clock.phase("score"):
+                rewards = score_responses(
+                    self.tokenizer, self.tasks[task], responses, labels, train=True, guard=self.score_guard
+                )
             for j, prompt in enumerate(prompts):
                 rollouts = Rollouts(prompt, responses[j * n : (j + 1) * n])
                 groups.append(Group(task, rewards[j * n : (j + 1) * n], payload=rollouts))
         self.step_groups += groups
-        self.generate_seconds += time.perf_counter() - start
         return groups
 
     # -- policy update -----------------------------------------------------------------------------------
@@ -347,15 +381,15 @@ class LocalTrainer:
     def update_policy(self, groups: list[Group]) -> dict[str, float]:
         """PPO mini-batch updates on the batch; IWU signals per mini-batch. Returns train metrics."""
         cfg = self.cfg
-        samples = []
-        for group in groups:
-            advantages = group_advantages(np.asarray(group.rewards, dtype=np.float64))
-            samples += [
-                Sample(group.task, group.payload.prompt, response, float(a))
-                for response, a in zip(group.payload.responses, advantages, strict=True)
-            ]
-        if not samples:
+        if not groups:
             return {}
+        with self.clock.phase("core"):
+            advantages = group_advantages(np.array([group.rewards for group in groups], dtype=np.float64))
+        samples = [
+            Sample(group.task, group.payload.prompt, response, float(a))
+            for group, group_advantage in zip(groups, advantages.tolist(), strict=True)
+            for response, a in zip(group.payload.responses, group_advantage, strict=True)
+        ]
         # groups arrive in the sampler's seeded random order, so consecutive mini-batches mix tasks
         count = min(cfg.train.mini_batches, len(samples))
         bounds = np.linspace(0, len(samples), count + 1).astype(int)
@@ -396,9 +430,8 @@ class LocalTrainer:
             minibatch["loss/grad_norm"] = float(
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
             )
-            if not all(
-                map(math.isfinite, minibatch.values())
-            ):  # the norm is not finite if any gradient is not
+            # the norm is not finite if any gradient is not
+            if not all(map(math.isfinite, minibatch.values())):
                 self.optimizer.zero_grad(set_to_none=True)
                 self.faults.count("nonfinite_minibatches")
                 self.faults.warn_once(
@@ -417,18 +450,22 @@ class LocalTrainer:
             task_of_sample = [s.task for part, _ in micro for s in part]
             improvement = {}
             if updates.needs_improvement:
-                after = self._objective(micro, old_mb)
-                improvement = per_task_improvement(task_of_sample, torch.cat(before), after)
+                with self.clock.phase("improvement"):  # IWU's extra no-grad forward: the engine's cost
+                    after = self._objective(micro, old_mb)
+                with self.clock.phase("core"):
+                    improvement = per_task_improvement(task_of_sample, torch.cat(before), after)
                 for task, value in improvement.items():
                     step_improvement[task] = step_improvement.get(task, 0.0) + value
             magnitudes = [abs(s.advantage) for part, _ in micro for s in part]
-            abs_advantage = per_task_sum_and_count(task_of_sample, magnitudes)
-            updates.observe_minibatch(
-                improvement,
-                {task: total for task, (total, _) in abs_advantage.items()},
-                {task: count for task, (_, count) in abs_advantage.items()},
-            )
-        updates.end_step()
+            with self.clock.phase("core"):
+                abs_advantage = per_task_sum_and_count(task_of_sample, magnitudes)
+                updates.observe_minibatch(
+                    improvement,
+                    {task: total for task, (total, _) in abs_advantage.items()},
+                    {task: count for task, (_, count) in abs_advantage.items()},
+                )
+        with self.clock.phase("core"):
+            updates.end_step()
         metrics = {key: value / applied for key, value in sums.items()} if applied else {}
         metrics["train/lr"] = self.schedule.get_last_lr()[0]
         metrics["train/response_tokens"] = float(np.mean([len(s.response) for s in samples]))
@@ -449,17 +486,14 @@ class LocalTrainer:
     def train_step(self) -> dict[str, Any]:
         self.step += 1
         self.step_groups: list[Group] = []
-        self.generate_seconds = 0.0
-        start = time.perf_counter()
-        weights = self.weighter.weights()
-        groups, info = self.sampler.build_batch(weights, self.generate)
-        batch_seconds = time.perf_counter() - start
-        for accuracy in info.accuracy_per_round:  # J_k: one EMA step per generation round (released code)
-            self.reward_ema.update(accuracy)
-
-        train_start = time.perf_counter()
-        metrics = self.update_policy(groups)
-        train_seconds = time.perf_counter() - train_start
+        self.clock = PhaseClock()
+        with self.clock.phase("core"):  # the sampler's own work; generate() times its phases inside
+            weights = self.weighter.weights()
+            groups, info = self.sampler.build_batch(weights, self.generate)
+            for accuracy in info.accuracy_per_round:  # J_k: one EMA step per generation round (released)
+                self.reward_ema.update(accuracy)
+        with self.clock.phase("train"):
+            metrics = self.update_policy(groups)
 
         row: dict[str, Any] = {"step": self.step}
         # signal share: of the training batch's groups with a right-vs-wrong contrast, the task's fraction;
@@ -489,12 +523,14 @@ class LocalTrainer:
         self._count_zero_gradient_streaks(row)
         row.update({f"rollout/{key}": value for key, value in info.to_metrics().items()})
         row["rollout/generated_groups"] = len(self.step_groups)
+        row["rollout/signal_groups"] = len(with_signal)
         row["rollout/filter"] = mode
         row.update(metrics)
         row.update({f"weighter/{key}": value for key, value in self.weighter.diagnostics.items()})
-        row["time/generate_s"] = self.generate_seconds
-        row["time/filter_s"] = batch_seconds - self.generate_seconds
-        row["time/train_s"] = train_seconds
+        # generate: sampling; score: rewards; core: openrlhf_mt.algo (sampler, J/I/|Â| signals, weighter);
+        # train: old log-probs and the PPO mini-batches; improvement: IWU's re-forward for I_k
+        for phase in ("generate", "score", "core", "train", "improvement"):
+            row[f"time/{phase}_s"] = self.clock.seconds[phase]
         return row
 
     def _count_zero_gradient_streaks(self, row: dict[str, Any]) -> None:
@@ -528,23 +564,33 @@ class LocalTrainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """mean@k accuracy (reward 1/0) on each task's held-out prompts; worst-task and mean."""
+        """mean@k accuracy (reward 1/0) on each task's held-out prompts; worst-task and mean; each with its
+        standard error over prompts (a prompt's k samples are not independent: the prompt is the unit)."""
         start = time.perf_counter()
         self.model.eval()
         # its own generator, seeded by the step: evaluation never shifts the training rollouts' randomness
         generator = torch.Generator(device=self.device).manual_seed(self.cfg.seed * 1_000_003 + self.step)
         k = self.cfg.eval.samples
         row = {}
+        standard_error = {}
         for task in self.task_names:
             responses = self._sample(self.eval_prompt_ids[task], k, self.cfg.eval.temperature, generator)
             labels = [row["label"] for row in self.eval_rows[task] for _ in range(k)]
             scores = score_responses(
                 self.tokenizer, self.tasks[task], responses, labels, train=False, guard=self.score_guard
             )
+            per_prompt = np.asarray(scores).reshape(-1, k).mean(axis=1)
+            standard_error[task] = mean_standard_error(per_prompt)
             row[f"eval/{task}/accuracy"] = float(np.mean(scores))
+            row[f"eval/{task}/accuracy_se"] = standard_error[task]
         self.eval_accuracy = {t: row[f"eval/{t}/accuracy"] for t in self.task_names}
-        row["eval/worst_accuracy"] = min(self.eval_accuracy.values())
+        worst = min(self.task_names, key=self.eval_accuracy.__getitem__)
+        row["eval/worst_accuracy"] = self.eval_accuracy[worst]
+        row["eval/worst_accuracy_se"] = standard_error[worst]  # the worst task's; ignores which task it is
         row["eval/mean_accuracy"] = float(np.mean(list(self.eval_accuracy.values())))
+        # tasks are evaluated on independent prompts: the variances of their means add
+        mean_variance = sum(se**2 for se in standard_error.values()) / len(self.task_names) ** 2
+        row["eval/mean_accuracy_se"] = float(np.sqrt(mean_variance))
         row["time/eval_s"] = time.perf_counter() - start
         return row
 
