@@ -22,6 +22,8 @@ TRUTHS = {
     "arc": {"target": "0 0 8 8 8 0 0 0 0 0"},
     "tiny-add": {"target": "83"},
     "tiny-countdown": {"numbers": [6, 7, 2], "target": 3},
+    "tiny-add-easy": {"target": "41"},
+    "tiny-countdown-easy": {"numbers": [12, 5], "target": 17},
     "tiny-arc": {"target": "8880888000"},
 }
 RG_TASK = "rg:basic_arithmetic?min_terms=2&max_terms=3"
