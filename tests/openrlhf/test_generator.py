@@ -30,11 +30,26 @@ BATCH, ROLLOUTS, STEPS = 24, 4, 6
 
 @ray.remote(num_cpus=0)
 class ScriptedRolloutEngine:
-    """Stands in for OpenRLHF's RolloutRayActor: same method names, same response dicts, no model."""
+    """Stands in for OpenRLHF's RolloutRayActor: same method names, same response dicts, no model.
 
-    def __init__(self, seed: int, zero_gradient_rate: dict[str, float] = ZERO_GRADIENT_RATE) -> None:
+    By default a group is zero-gradient at a fixed rate per task. With `lengths_from_prompt`, a prompt's
+    response length (1-20 tokens) and whether its group is accepted are fixed by its text (long responses
+    far more often: a solved puzzle takes more tokens), and the answer takes 10 ms per token; created with
+    `.options(max_concurrency=...)` it answers concurrently, short responses first, as vLLM's engines do.
+    (Ray ships this class by value but a module-level function by reference, which the worker cannot
+    import: hence methods only.)"""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        zero_gradient_rate: dict[str, float] = ZERO_GRADIENT_RATE,
+        lengths_from_prompt: bool = False,
+    ) -> None:
         self.rng = random.Random(seed)
         self.zero_gradient_rate = zero_gradient_rate
+        self.lengths_from_prompt = lengths_from_prompt
+        self.arrived = 0
+        self.finished: list[int] = []  # arrival numbers, in the order the prompts finished
 
     def set_zero_gradient_rate(self, rates: dict[str, float]) -> None:
         self.zero_gradient_rate = rates
@@ -42,32 +57,48 @@ class ScriptedRolloutEngine:
     def get_num_unfinished_requests(self) -> int:
         return 0
 
+    def outcome(self, prompt: str) -> tuple[int, bool]:
+        """lengths_from_prompt: (response length, whether the group is accepted)."""
+        digest = zlib.crc32(prompt.encode())
+        length = 1 + digest % 20
+        return length, (digest >> 8) % 100 < (80 if length > 10 else 20)
+
+    def accepted(self, prompts: list[str]) -> list[bool]:
+        return [self.outcome(prompt)[1] for prompt in prompts]
+
+    def finish_order(self) -> list[int]:
+        return self.finished
+
     def generate_responses(
         self, prompt, label, sampling_params, max_length, hf_tokenizer, num_samples=1, images=None
     ):
-        task = json.loads(label)["task"]
-        prompt_tokens = hf_tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        zero_gradient = self.rng.random() < self.zero_gradient_rate[task]
-        rewards = [0.0] * num_samples if zero_gradient else [1.0] + [0.1] * (num_samples - 1)
-        responses = []
-        for reward in rewards:
+        arrival, self.arrived = self.arrived, self.arrived + 1
+        if self.lengths_from_prompt:
+            length, accepted = self.outcome(prompt)
+            time.sleep(0.01 * length)
+            action = [20] * (length - 1) + [2]  # digits and EOS
+        else:
+            accepted = self.rng.random() >= self.zero_gradient_rate[json.loads(label)["task"]]
             action = [20, 21, 22, 2]  # three digits and EOS
-            responses.append(
-                {
-                    "prompt": prompt,
-                    "label": label,
-                    "images": images,
-                    "mm_train_inputs": None,
-                    "observation_tokens": prompt_tokens + action,
-                    "action_ranges": [(len(prompt_tokens), len(prompt_tokens) + len(action))],
-                    "rollout_log_probs": None,
-                    "truncated": False,
-                    "reward": reward,
-                    "scores": float(reward == 1.0),
-                    "extra_logs": {},
-                }
-            )
-        return responses
+        self.finished.append(arrival)
+        prompt_tokens = hf_tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        rewards = [1.0] + [0.1] * (num_samples - 1) if accepted else [0.0] * num_samples
+        return [
+            {
+                "prompt": prompt,
+                "label": label,
+                "images": images,
+                "mm_train_inputs": None,
+                "observation_tokens": prompt_tokens + action,
+                "action_ranges": [(len(prompt_tokens), len(prompt_tokens) + len(action))],
+                "rollout_log_probs": None,
+                "truncated": False,
+                "reward": reward,
+                "scores": float(reward == 1.0),
+                "extra_logs": {},
+            }
+            for reward in rewards
+        ]
 
 
 def make_generator(algo: Any, tokenizer: Any, engine: Any = None, data_parallel: int = 2) -> Any:
@@ -261,67 +292,13 @@ def test_a_run_that_never_gets_a_group_accepted_stops_with_a_clear_error(local_r
         ray.kill(ray.get_actor(ACTOR_NAME))
 
 
-@ray.remote(num_cpus=0, max_concurrency=256)
-class AsyncScriptedEngine:
-    """Answers like vLLM's engines: concurrently (threads), each prompt after a time that grows with its
-    length. (Ray ships the class by value but a module-level or static function by reference, which the
-    worker cannot import: hence plain methods only.)"""
-
-    def outcome(self, prompt: str) -> tuple[int, bool]:
-        """A prompt's response length (1-20 tokens) and whether its group is accepted, fixed by its
-        text: long responses are accepted far more often, as a solved puzzle takes more tokens."""
-        digest = zlib.crc32(prompt.encode())
-        length = 1 + digest % 20
-        return length, (digest >> 8) % 100 < (80 if length > 10 else 20)
-
-    def __init__(self) -> None:
-        self.arrived = 0
-        self.finished: list[int] = []  # arrival numbers, in the order the prompts finished
-
-    def get_num_unfinished_requests(self) -> int:
-        return 0
-
-    def finish_order(self) -> list[int]:
-        return self.finished
-
-    def accepted(self, prompts: list[str]) -> list[bool]:
-        return [self.outcome(prompt)[1] for prompt in prompts]
-
-    def generate_responses(
-        self, prompt, label, sampling_params, max_length, hf_tokenizer, num_samples=1, images=None
-    ):
-        arrival, self.arrived = self.arrived, self.arrived + 1
-        length, accepted = self.outcome(prompt)
-        time.sleep(0.01 * length)
-        self.finished.append(arrival)
-        prompt_tokens = hf_tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        action = [20] * (length - 1) + [2]
-        rewards = [1.0] + [0.1] * (num_samples - 1) if accepted else [0.0] * num_samples
-        return [
-            {
-                "prompt": prompt,
-                "label": label,
-                "images": images,
-                "mm_train_inputs": None,
-                "observation_tokens": prompt_tokens + action,
-                "action_ranges": [(len(prompt_tokens), len(prompt_tokens) + len(action))],
-                "rollout_log_probs": None,
-                "truncated": False,
-                "reward": reward,
-                "scores": float(reward == 1.0),
-                "extra_logs": {},
-            }
-            for reward in rewards
-        ]
-
-
 def test_streaming_trains_each_tasks_first_accepted_groups_in_submission_order(
     local_ray, char_tokenizer
 ) -> None:
     """request=streaming: groups come back out of order (short ones first), yet each task's batch groups
     are its first accepted ones in the order its prompts were sent: which groups are trained on does
     not depend on response lengths. The prompts still out when the quotas are met are cancelled."""
-    engine = AsyncScriptedEngine.remote()
+    engine = ScriptedRolloutEngine.options(max_concurrency=256).remote(lengths_from_prompt=True)
     algo = dataclasses.replace(static("mt-grpo"), request="streaming")
     generator = make_generator(algo, char_tokenizer, engine=engine, data_parallel=2)
     sent: list[str] = []
