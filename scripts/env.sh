@@ -9,7 +9,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OPENRLHF_MT_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
-export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$HOME/.cache/openrlhf-mt/torch_extensions}"
+# DeepSpeed's CPU ops are compiled on first use (about a minute) against this venv's torch: one build
+# folder per venv, so that two checkouts do not rebuild over each other's ops
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$VENV/torch_extensions}"
 
 _pip_install() {  # quiet pip; drops the machine-specific "location is ignored" warnings
   "$PY" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
