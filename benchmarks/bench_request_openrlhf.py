@@ -116,7 +116,7 @@ def main() -> None:
             for mode in order:
                 work = root / f"{mode}-{repeat}"
                 work.mkdir()
-                runs[mode].append(summarise(train(model, data, work, mode, args.steps)))
+                runs[mode].append(summarise(train(model, data, work, mode, args.steps), args.tasks))
                 print(f"{mode} (repeat {repeat}): {runs[mode][-1]}", flush=True)
 
     machine = f"{os.cpu_count()}-core CPU, no GPU ({platform.machine()}, Python {platform.python_version()})"
