@@ -34,7 +34,7 @@ from collections.abc import Hashable, Mapping
 
 import numpy as np
 
-from openrlhf_mt.algo.filters import summarize_rewards, zero_gradient_from_summary
+from openrlhf_mt.algo.filters import RewardSummary, summarize_rewards, zero_gradient_from_summary
 from openrlhf_mt.algo.request import apportion, prompts_needed
 from openrlhf_mt.algo.sampler import BatchInfo, RatioPreservingSampler
 from openrlhf_mt.algo.types import Group
@@ -117,14 +117,15 @@ class StreamingBuild:
                 f"prompt {key!r} was submitted for {self.sampler.tasks[k]!r}, got {group.task!r}"
             )
         self.in_flight[k] -= 1
-        zero_gradient = self.is_zero_gradient(group)
-        self.waiting[key] = (group, zero_gradient)
+        summary = summarize_rewards([group.rewards], self.sampler.correct)  # once per group
+        zero_gradient = bool(zero_gradient_from_summary(summary, self.sampler.filter_mode)[0])  # line 4
+        self.waiting[key] = (group, summary, zero_gradient)
         self.waiting_accepted[k] += not zero_gradient
         queue = self.queues[k]
         while queue and queue[0] in self.waiting:
-            head, head_zero_gradient = self.waiting.pop(queue.popleft())
+            head, head_summary, head_zero_gradient = self.waiting.pop(queue.popleft())
             self.waiting_accepted[k] -= not head_zero_gradient
-            self.observe(k, head, head_zero_gradient)
+            self.observe(k, head, head_summary, head_zero_gradient)
 
     def abandon(self) -> list[Hashable]:
         """The quotas are met: give up what was not observed in submission order (groups waiting for an
@@ -140,14 +141,8 @@ class StreamingBuild:
         self.waiting_accepted[:] = 0
         return keys
 
-    def is_zero_gradient(self, group: Group) -> bool:
-        """Algorithm 2, line 4: whether the sampler's filter drops the group."""
-        summary = summarize_rewards([group.rewards], self.sampler.correct)
-        return bool(zero_gradient_from_summary(summary, self.sampler.filter_mode)[0])
-
-    def observe(self, k: int, group: Group, zero_gradient: bool) -> None:
+    def observe(self, k: int, group: Group, summary: RewardSummary, zero_gradient: bool) -> None:
         """A completed group of task k, in its task's submission order: counted, then batch or surplus."""
-        summary = summarize_rewards([group.rewards], self.sampler.correct)
         self.generated[k] += 1
         self.zero_gradient[k] += zero_gradient
         self.correct[k] += summary.num_correct[0]

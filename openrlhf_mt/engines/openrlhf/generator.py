@@ -182,7 +182,7 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
             steps = scheduler_steps(self.args, self.episode_length)
             raise DryRunFinished(describe_plan(self.args, prompts, weights, self.episode_length, steps))
         generated: list[Group] = []
-        cancelled: list[int] = []  # streaming: prompts still in flight when the quotas were met
+        cancelled = 0  # streaming: prompts still in flight when the quotas were met
 
         def generate(counts: dict[str, int]) -> list[Group]:
             groups = self.generate_groups(counts, **generate_kwargs)
@@ -194,7 +194,7 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         started = time.perf_counter()
         try:
             if self.algo.request == "streaming" and self.sampler.ratio_preserving_next():
-                groups, info = self.stream_batch(weights, generated, cancelled, **generate_kwargs)
+                groups, info, cancelled = self.stream_batch(weights, generated, **generate_kwargs)
             else:
                 groups, info = self.sampler.build_batch(weights, generate)
         finally:
@@ -213,7 +213,7 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         episode_done = self.batches % self.episode_length == 0 or self.batches >= self.total_batches
         metrics = self.batch_metrics(weights, generated, info, pass_rate, groups, len(trimmed))
         metrics["mt/generation_seconds"] = generation_seconds
-        metrics["mt/cancelled_groups"] = float(sum(cancelled))
+        metrics["mt/cancelled_groups"] = float(cancelled)
         logger.info(
             f"MT batch: {len(groups)} groups after {info.rounds} round(s) ({len(trimmed)} trimmed); "
             f"generated {info.generated}, accepted {info.accepted}, selected {info.selected}"
@@ -278,11 +278,11 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
         return Group(task, [reward_of(e) for e in experiences], payload=experiences)
 
     def stream_batch(
-        self, weights: dict[str, float], generated: list[Group], cancelled: list[int], **generate_kwargs: Any
-    ) -> tuple[list[Group], Any]:
+        self, weights: dict[str, float], generated: list[Group], **generate_kwargs: Any
+    ) -> tuple[list[Group], Any, int]:
         """request=streaming (algo/stream.py): each task's prompts go out as the build asks for them and
         come back in any order; what is still in flight when the quotas are met is cancelled (vLLM aborts
-        a request whose Ray task is cancelled), and counted in `cancelled`."""
+        a request whose Ray task is cancelled): the batch, its BatchInfo and how many were cancelled."""
         build = StreamingBuild(self.sampler, weights)
         task_of: dict[Any, str] = {}  # object ref -> task, in flight
 
@@ -307,8 +307,8 @@ class MultiTaskSamplesGenerator(SamplesGenerator):
             ray.cancel(ref)
         # settled (aborted or finished) before the engines are put to sleep or their weights change
         ray.wait(unfinished, num_returns=len(unfinished), timeout=WAIT_FOR_CANCELLED_SECONDS)
-        cancelled.append(len(unfinished))
-        return build.finish()
+        groups, info = build.finish()
+        return groups, info, len(unfinished)
 
     @torch.no_grad()
     def generate_eval_samples(self, **generate_kwargs: Any) -> list:
