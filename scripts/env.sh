@@ -9,8 +9,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OPENRLHF_MT_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
-# DeepSpeed's CPU ops are compiled on first use (about a minute) against this venv's torch: one build
-# folder per venv, so that two checkouts do not rebuild over each other's ops
+# DeepSpeed compiles any op it needs on first use against this venv's torch (the CPU bridges avoid both it
+# would otherwise build): one build folder per venv, so that two checkouts never rebuild each other's
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$VENV/torch_extensions}"
 
 _pip_install() {  # quiet pip; drops the machine-specific "location is ignored" warnings

@@ -38,12 +38,6 @@ else
   trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # an interrupted run leaves nothing behind
   bash scripts/check_gpu_pins.sh "$VENV/bin/python" >"$logs/gpu-pins" 2>&1 &
   pins=$!
-  # DeepSpeed compiles its CPU Adam on first use (a minute or two): once, here, before the OpenRLHF tests,
-  # so that no run pays for it inside its time limit and no run killed mid-build leaves the build's lock
-  # behind (the next run would wait on it for ever)
-  echo "[test] DeepSpeed's CPU Adam op (compiled once per venv)"
-  "$VENV/bin/python" -c "from deepspeed.accelerator import get_accelerator as a
-a().create_op_builder('FusedAdamBuilder').load()" >"$logs/ds-ops" 2>&1 || { cat "$logs/ds-ops"; exit 1; }
   echo "[test] in the background: pytest tests/openrlhf (Ray + vLLM + DeepSpeed on the CPU), in two parts"
   "$VENV/bin/python" -m pytest --durations=5 tests/openrlhf/test_e2e.py >"$logs/openrlhf-e2e" 2>&1 &
   e2e=$!

@@ -79,6 +79,23 @@ def test_deepspeed_builds_no_shared_memory_inference_op() -> None:
     assert deepspeed_torch_comm.build_shm_op() is None  # a minute of compiling saved, training unaffected
 
 
+def test_deepspeed_trains_with_torch_adamw_instead_of_its_compiled_cpu_adam() -> None:
+    from openrlhf.utils.deepspeed.deepspeed import DeepspeedStrategy
+
+    strategy = object.__new__(DeepspeedStrategy)  # only the attributes the train config reads
+    strategy.__dict__.update(
+        adam_offload=False, stage=3, param_dtype="bf16", max_norm=1.0, zpg=1, grad_accum_dtype=None,
+        overlap_comm=False, use_ds_universal_ckpt=False, deepcompile=False, ds_tensor_parallel_size=1,
+        ring_attn_size=1, use_dynamic_batch=False, micro_train_batch_size=2, train_batch_size=8,
+    )  # fmt: skip
+    params = {"lr": 1e-6, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
+    adamw = {"type": "AdamW", "params": params}
+    optimizer = strategy.get_ds_train_config(optim_dict=adamw)["optimizer"]
+    assert optimizer["type"] == "AdamW" and optimizer["params"]["torch_adam"] is True
+    assert optimizer["params"]["lr"] == 1e-6 and optimizer["params"]["weight_decay"] == 0.01  # the rest kept
+    assert "optimizer" not in strategy.get_ds_train_config()  # model loading: no optimizer section to touch
+
+
 def test_store_broadcaster_carries_a_tensor_from_rank_0() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,8 +1,8 @@
 """Run OpenRLHF 0.11.2's real Ray + DeepSpeed + vLLM pipeline on a machine without CUDA.
 
 OpenRLHF assumes CUDA in six places (shared/docs/OPENRLHF_ON_CPU.md). Each bridge below replaces
-one assumption with its CPU equivalent, from outside: nothing in site-packages is edited (a seventh only
-saves DeepSpeed a compile it does not need on a CPU). The
+one assumption with its CPU equivalent, from outside: nothing in site-packages is edited (a seventh and
+an eighth only save DeepSpeed compiles a CPU run does not need). The
 bridges are applied right after the module they fix is imported (an import hook), so a process
 that never imports OpenRLHF or vLLM pays nothing, and only when `torch.cuda.is_available()` is
 false. `install()` applies them in the current process; `worker_env()` gives the environment
@@ -278,11 +278,33 @@ def _patch_shm_comm(module: types.ModuleType) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Bridge 8 (time, not correctness): on a CPU, DeepSpeed's FusedAdam is a C++ op compiled on first use
+# (one to two minutes on 2 cores, per venv; a run killed mid-build leaves a lock that later runs wait on
+# for ever). DeepSpeed's `torch_adam` optimizer option takes torch.optim.AdamW instead: the same update
+# (decoupled weight decay), nothing to compile. Bridge 2's device mesh lives in the same module.
+
+
+def _patch_deepspeed_strategy(deepspeed_module: types.ModuleType) -> None:
+    _patch_device_mesh(deepspeed_module)
+    strategy = deepspeed_module.DeepspeedStrategy
+    upstream_train_config = strategy.get_ds_train_config
+
+    def train_config_with_torch_adam(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = upstream_train_config(self, *args, **kwargs)
+        optimizer = config.get("optimizer")
+        if optimizer is not None and optimizer.get("type", "").lower() in ("adam", "adamw"):
+            optimizer.setdefault("params", {})["torch_adam"] = True
+        return config
+
+    strategy.get_ds_train_config = train_config_with_torch_adam
+
+
+# ---------------------------------------------------------------------------------------------
 # Applying the bridges after each target module is imported.
 
 _PATCHES: dict[str, Callable[[types.ModuleType], None]] = {
     "openrlhf": _patch_torch_cuda,
-    "openrlhf.utils.deepspeed.deepspeed": _patch_device_mesh,
+    "openrlhf.utils.deepspeed.deepspeed": _patch_deepspeed_strategy,
     "openrlhf.trainer.ppo_utils.replay_buffer": _patch_replay_buffer,
     "openrlhf.utils.distributed_util": _patch_stateless_group,
     "openrlhf.trainer.ray.ppo_actor": _patch_stateless_group,  # it imported the name itself
