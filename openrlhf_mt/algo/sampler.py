@@ -102,7 +102,7 @@ class BatchInfo:
     reused: int
     reused_mean_age: float
     replay_size: int
-    ideal_generated: float  # sum_k n_k / a_k: the groups the run's own acceptance rates say would suffice
+    ideal_generated: float  # the groups the run's own acceptance rates say would suffice (ideal_generated())
 
     def to_metrics(self) -> dict[str, float]:
         """A flat name -> number dict for loggers: totals, then "<field>/<task>" entries."""
@@ -248,8 +248,6 @@ class RatioPreservingSampler:
         num_zero_gradient = np.zeros(num_tasks, dtype=np.int64)
         num_correct, num_rollouts = np.zeros(num_tasks), np.zeros(num_tasks)
         accuracy_per_round: list[dict[str, float]] = []
-        acceptance = self.acceptance()
-        ideal = float((desired / acceptance).sum()) if self.filter_mode != "none" else float(self.batch_size)
 
         def run_round(counts: np.ndarray) -> None:
             result = self.generate_and_filter(counts, generate)
@@ -263,6 +261,7 @@ class RatioPreservingSampler:
 
         rounds = 0
         preserve_ratio = self.preserve_ratio and self.step >= self.ratio_from_step
+        ideal = self.ideal_generated(desired, z, preserve_ratio)
         if self.filter_mode == "none":
             run_round(desired)
             rounds = 1
@@ -324,6 +323,19 @@ class RatioPreservingSampler:
             replay_size=self.replay.size(),
             ideal_generated=ideal,
         )
+
+    def ideal_generated(self, desired: np.ndarray, z: np.ndarray, preserve_ratio: bool) -> float:
+        """The groups this step needs in expectation at the tracked acceptance rates a_k = 1 - rho_k.
+
+        Quotas (RPS): sum_k n_k / a_k. Task-blind (DAPO; MT-GRPO before ratio_from_step): B accepted groups
+        from prompts drawn with shares s, B / sum_k s_k a_k. No filter: B."""
+        if self.filter_mode == "none":
+            return float(self.batch_size)
+        acceptance = self.acceptance()
+        if preserve_ratio:
+            return float((desired / acceptance).sum())
+        shares = z * self.inflation() if self.preserve_ratio else z
+        return float(self.batch_size * shares.sum() / (shares * acceptance).sum())
 
     def ratio_preserving_next(self) -> bool:
         """Whether the next step builds a ratio-preserving batch (RPS, a filter, ratio_from_step reached)."""

@@ -108,3 +108,18 @@ def test_the_ideal_the_run_reports_uses_its_own_acceptance_estimates() -> None:
     assert info.to_metrics()["overgeneration"] == pytest.approx(
         sum(info.generated.values()) / info.ideal_generated
     )
+
+
+def test_a_task_blind_run_s_ideal_is_what_yields_b_accepted_groups_at_its_shares() -> None:
+    """DAPO draws prompts with the weights' shares and keeps any accepted group: B / sum_k z_k a_k groups
+    give B accepted ones in expectation (the quota formula sum_k n_k / a_k would overstate it)."""
+    sampler = RatioPreservingSampler(list(RATES), 64, filter_mode="lenient", seed=0, preserve_ratio=False)
+    generate = SyntheticTasks(RATES, rollouts=8, seed=2)
+    infos = [sampler.build_batch(WEIGHTS, generate)[1] for _ in range(200)][20:]
+    true_acceptance = {t: 1 - RATES[t] for t in RATES}
+    expected_ideal = 64 / sum(WEIGHTS[t] * true_acceptance[t] for t in RATES)  # 64 / 0.53 = 120.8
+    assert np.mean([info.ideal_generated for info in infos]) == pytest.approx(expected_ideal, rel=0.03)
+    accepted_per_generated = sum(sum(i.accepted.values()) for i in infos) / sum(
+        sum(i.generated.values()) for i in infos
+    )
+    assert 64 / accepted_per_generated == pytest.approx(expected_ideal, rel=0.03)
