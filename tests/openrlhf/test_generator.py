@@ -332,3 +332,44 @@ def test_streaming_trains_each_tasks_first_accepted_groups_in_submission_order(
         assert cancelled > 0
     finally:
         ray.kill(ray.get_actor(ACTOR_NAME))
+
+
+def test_streaming_resumes_exactly_from_a_checkpoint_taken_after_prompts_were_cancelled(
+    local_ray, char_tokenizer
+) -> None:
+    """A checkpoint between streamed batches holds nothing in flight: the batches before it cancelled their
+    surplus prompts, and a run resumed from it trains exactly the groups the uninterrupted run trains next
+    (each task's first accepted prompts from where its stream stood; timing decides only the top-ups)."""
+    import pickle
+
+    from openrlhf_mt.algo.sampler import RatioPreservingSampler
+    from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator
+
+    engine = ScriptedRolloutEngine.options(max_concurrency=256).remote(lengths_from_prompt=True)
+    algo = dataclasses.replace(static("mt-grpo"), request="streaming")
+    generator = make_generator(algo, char_tokenizer, engine=engine, data_parallel=2)
+
+    def next_batch(run: Any) -> tuple[list[str], float]:
+        """The batch's prompts and how many prompts it cancelled."""
+        samples, *_ = run.generate_samples(max_len=64, max_new_tokens=24)
+        trained(run, samples)
+        prompts = sorted(e.prompts[0] for e in samples[::ROLLOUTS])
+        return prompts, samples.record.metrics["mt/cancelled_groups"]
+
+    try:
+        cancelled = sum(next_batch(generator)[1] for _ in range(2))
+        # as upstream saves them: plain data, no object refs
+        checkpoint = pickle.dumps(generator.state_dict())
+        weights_checkpoint = ray.get(generator.weights_actor.state_dict.remote())
+        uninterrupted = [next_batch(generator)[0] for _ in range(2)]
+
+        resumed = MultiTaskSamplesGenerator.__new__(MultiTaskSamplesGenerator)
+        resumed.__dict__.update(generator.__dict__)
+        resumed.streams = {t: type(s)(s.size, s.seed, s.task_index) for t, s in generator.streams.items()}
+        resumed.sampler = RatioPreservingSampler(list(TASKS), BATCH, seed=0, **algo.sampler_kwargs())
+        resumed.load_state_dict(pickle.loads(checkpoint))
+        ray.get(resumed.weights_actor.load_state_dict.remote(weights_checkpoint))
+        assert [next_batch(resumed)[0] for _ in range(2)] == uninterrupted
+        assert cancelled > 0  # the checkpoint was taken after batches that left prompts in flight
+    finally:
+        ray.kill(ray.get_actor(ACTOR_NAME))
