@@ -124,16 +124,17 @@ def test_streaming_requests_are_refused_before_any_model_work(tmp_path):
     assert not cache.exists()
 
 
-class SayDigit(Task):
-    """A task the RL loop can visibly learn in a few steps: `say 7 (418):` -> a response starting with 7.
-    The distractor number makes the prompt space large, so held-out prompts still cover every digit."""
+class SaySeven(Task):
+    """A task the RL loop learns in a few steps whatever the float rounding of the machine: `say 7 (418):`
+    -> a response starting with 7 (the warmed-up model says it about 1 time in 10). A task whose digit
+    varies with the prompt learnt too slowly for a test: 16 steps lifted it by 0.0-0.12 depending on the
+    seed, so a fixed-seed margin passed on one CPU and failed on another."""
 
     truth_keys = ("target",)
 
     def examples(self, seed: int, start: int, stop: int) -> list[tuple[str, dict[str, Any]]]:
         rngs = [random.Random(f"{seed}/{i}") for i in range(start, stop)]
-        pairs = [(rng.randint(0, 9), rng.randint(100, 999)) for rng in rngs]
-        return [(f"say {d} ({n}):", {"target": str(d)}) for d, n in pairs]
+        return [(f"say 7 ({rng.randint(100, 999)}):", {"target": "7"}) for rng in rngs]
 
     def grade(self, response: str, truth: Mapping[str, Any]) -> Grade:
         return Grade.CORRECT if response.startswith(truth["target"]) else Grade.INVALID
@@ -141,28 +142,29 @@ class SayDigit(Task):
 
 def test_reward_goes_up_on_an_easy_task(tmp_path):
     """A real learning check: GRPO from the warmed-up tiny model (never trained on this task), fixed seed;
-    held-out accuracy (mean@8 on 20 prompts) must rise by a clear margin within 16 steps."""
-    register_task("test-say-digit", lambda name: SayDigit(name, "repeat a digit"))
+    held-out accuracy (mean@8 on 20 prompts) must rise by a clear margin within 8 steps (seeds 0-2 went
+    from 0.08-0.11 to 0.99-1.0 in 16 steps, about 0.85 at step 8)."""
+    register_task("test-say-seven", lambda name: SaySeven(name, "say 7"))
     warmed_up = warmed_up_tiny(config(tmp_path))
     rows = LocalTrainer(
         config(
             tmp_path,
             "grpo",
             f"model.path={warmed_up}",
-            "data.tasks=[test-say-digit]",
+            "data.tasks=[test-say-seven]",
             "data.eval_size=20",
-            "train.steps=16",
+            "train.steps=8",
             "train.lr=1e-3",
             "rollout.prompts_per_step=16",
             "rollout.rollouts_per_prompt=8",
             "rollout.max_new_tokens=1",
-            "eval.every=16",
+            "eval.every=8",
             "eval.samples=8",
         )
     ).train()
     before, after = rows[0]["eval/worst_accuracy"], rows[-1]["eval/worst_accuracy"]
-    rewards = [round(row["train/test-say-digit/reward"], 3) for row in rows[1:]]
-    assert after > before + 0.1, (before, after, rewards)
+    rewards = [round(row["train/test-say-seven/reward"], 3) for row in rows[1:]]
+    assert before < 0.2 and after > before + 0.4, (before, after, rewards)
 
 
 def test_the_other_options_run(tmp_path):
