@@ -19,7 +19,7 @@ def test_writes_a_loadable_model_directory(tmp_path, capsys):
     settings = [item for key in small for item in ("--set", key)]
     out = tmp_path / "tiny"
     assert main(["--out", str(out), "--set", f"model.cache_dir={tmp_path / 'cache'}", *settings], "tiny") == 0
-    assert "warmed up on tiny-add, tiny-countdown, tiny-arc" in capsys.readouterr().out
+    assert "warmed up on tiny-add-easy, tiny-countdown, tiny-countdown-easy" in capsys.readouterr().out
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.config.hidden_size // model.config.num_attention_heads >= 32  # vLLM-CPU's attention

@@ -1,12 +1,14 @@
 """`openrlhf-mt demo`: the quickstart. GRPO and MT-GRPO on three tiny tasks, on a CPU, in about 10 minutes.
 
-1. Warm up `builtin:tiny` on tiny-add / tiny-countdown / tiny-arc (cached: later demos skip this).
-2. Train GRPO and MT-GRPO from that same warm-up and seed (examples/tiny_cpu.yaml), by default as two
-   processes with one CPU thread each, which on a 2-core machine beats one process after the other.
+1. Warm up `builtin:tiny` on the config's tasks (examples/tiny_cpu.yaml: tiny-add-easy, tiny-countdown,
+   tiny-countdown-easy; cached: later demos skip this).
+2. Train GRPO and MT-GRPO from that same warm-up and seed, by default as two processes with one CPU thread
+   each, which on a 2-core machine beats one process after the other.
 3. Write OUT/report.md and OUT/report.png (openrlhf-mt report) and print the table.
 
-What it shows: under GRPO the hardest task (1-D ARC) produces mostly zero-gradient groups and the smallest
-share of the learning signal; MT-GRPO shifts weight and batch share toward the task that lags.
+What it shows: under GRPO the hardest task (three-number countdown) produces the most zero-gradient groups
+and the smallest share of the learning signal; MT-GRPO shifts weight and batch share toward the task that
+lags. One seed of benchmarks/reproduce_toy.py (the same config), which has the seeds.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ WHAT_TO_LOOK_FOR = """\
 GRPO and MT-GRPO trained from the same warmed-up `builtin:tiny` model and seed ({seconds:.0f} s in all on
 this machine, warm-up {warmup:.0f} s). What to compare: GRPO weights tasks uniformly and keeps every group,
 so the tasks it already solves supply most of the groups that carry a learning signal ("signal share"),
-while the hardest task's groups are mostly all-wrong (zero-gradient rate near 1). MT-GRPO drops
+while many of the hardest task's groups are all wrong (its zero-gradient rate is the highest). MT-GRPO drops
 zero-gradient groups, gives more weight to the tasks whose reward and improvement lag (IWU), and refills
 the batch task by task (RPS), so its batch and signal shares follow its weights. One seed: the standard
 errors (±) are over the held-out prompts of this run, not over seeds (benchmarks/reproduce_toy.py has
