@@ -591,9 +591,11 @@ def driver(args: argparse.Namespace) -> None:
         for part in args.parts:
             print(f"{part}:", flush=True)
             started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            results[part] = (
-                compare(args, model, work, trl_python) if part == "compare" else scaling(args, work)
-            )
+            if part == "compare":  # one section per thread count: `--threads 2` alone keeps the 1-thread one
+                results["compare"] = results.get("compare", {}) | compare(args, model, work, trl_python)
+                part = f"compare, {' and '.join(map(str, args.threads))} thread(s)"
+            else:
+                results["scaling"] = scaling(args, work)
             results.setdefault("runs", {})[part] = {
                 "command": f"python benchmarks/bench_trl.py {' '.join(sys.argv[1:])}",
                 "started": started,
