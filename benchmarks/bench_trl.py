@@ -108,7 +108,7 @@ def run_ours(args: argparse.Namespace) -> None:
         )  # fmt: skip
         trainer = LocalTrainer(cfg)
         drawn: list[dict[str, str]] = []
-        counts = {"optimizer_steps": 0, "decoded_positions": 0}
+        counts = {"optimizer_steps": 0, "decoded_positions": 0, "padded_tokens": 0}
 
         def recording_take(task, take):
             def wrapper(n):
@@ -131,6 +131,14 @@ def run_ours(args: argparse.Namespace) -> None:
             return responses
 
         trainer_module.sample = counted_sample
+        micro_batches = trainer._micro_batches
+
+        def counted_micro_batches(samples):  # the tokens, padding included, each training pass runs over
+            micro = micro_batches(samples)
+            counts["padded_tokens"] += sum(batch.input_ids.numel() for _, batch in micro)
+            return micro
+
+        trainer._micro_batches = counted_micro_batches
         steps, schedule = [], []
         log = trainer.logger.log
         mark = time.perf_counter()
@@ -152,7 +160,7 @@ def run_ours(args: argparse.Namespace) -> None:
             )
             schedule.append(list(drawn))
             drawn.clear()
-            counts.update(optimizer_steps=0, decoded_positions=0)
+            counts.update(optimizer_steps=0, decoded_positions=0, padded_tokens=0)
             mark = time.perf_counter()
 
         trainer.logger.log = step_end
@@ -305,6 +313,7 @@ def summarize(runs: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
         "prompt_tokens": median("prompt_tokens"),
         "response_tokens": statistics.mean(s["response_tokens"] for s in steps),
         "decoded_positions": median("decoded_positions"),
+        "padded_tokens": median("padded_tokens"),
         "load_1min": [run["load_before"] for run in runs],
     }
 
@@ -460,18 +469,19 @@ def markdown(results: dict[str, Any]) -> str:
             )
         lines += ["", "Work per step (medians; response tokens: mean):", ""]
         lines += [
-            "| threads | engine | sequences | optimizer steps | prompt tokens | response tokens |",
-            "|---|---|---|---|---|---|",
+            "| threads | engine | sequences | optimizer steps | prompt tokens | response tokens "
+            "| tokens per training pass, padding included |",
+            "|---|---|---|---|---|---|---|",
         ]
         for threads, r in results["compare"].items():
             for engine in ("ours", "trl"):
                 x = r[engine]
                 lines.append(
                     f"| {threads} | {engine} | {x['sequences']:.0f} | {x['optimizer_steps']:.0f} | "
-                    f"{x['prompt_tokens']:.0f} | {x['response_tokens']:.0f} |"
+                    f"{x['prompt_tokens']:.0f} | {x['response_tokens']:.0f} | {x['padded_tokens']:.0f} |"
                 )
             differences = r["work_differences"] or ["none"]
-            lines.append(f"| {threads} | check | work differences: {'; '.join(differences)} | | | |")
+            lines.append(f"| {threads} | check | work differences: {'; '.join(differences)} | | | | |")
         lines += [
             "",
             "## Headroom: each phase against the model's raw throughput",

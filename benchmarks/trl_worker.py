@@ -135,6 +135,9 @@ def main() -> None:
             recorder.current["sequences"] = int(output["completion_ids"].shape[0])
             recorder.current["prompt_tokens"] = int(output["prompt_mask"].sum())
             recorder.current["response_tokens"] = int(output["completion_mask"].sum())
+            # every mini-batch keeps the whole generation batch's width: the tokens a training pass runs over
+            width = output["prompt_ids"].shape[1] + output["completion_ids"].shape[1]
+            recorder.current["padded_tokens"] = int(output["completion_ids"].shape[0]) * width
             return output
 
         trainer._generate_and_score_completions = counted
