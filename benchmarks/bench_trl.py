@@ -1,9 +1,10 @@
 """Our local engine against TRL's GRPOTrainer (issue 11 §4): seconds per GRPO step on the same work, where
 each step's time goes against the model's raw throughput on this CPU, and our step's scaling curve.
 
-    bash benchmarks/trl_env.sh                                         # once: .venv-trl with trl 1.16
-    python benchmarks/bench_trl.py                                     # everything (about 25 min, 2 cores)
-    python benchmarks/bench_trl.py --parts compare --pairs 1 --steps 2 --warmup 1 --threads 1   # smoke
+    bash benchmarks/trl_env.sh                         # once: .venv-trl with trl 1.16
+    python benchmarks/bench_trl.py                     # 1-thread compare + scaling (~20 min, one core)
+    python benchmarks/bench_trl.py --parts compare --pairs 2 --steps 3 --warmup 1 --threads 2   # + 2 threads
+    python benchmarks/bench_trl.py --parts compare --pairs 1 --steps 2 --warmup 1  # smoke, rewrites 1 thread
 
 compare: the warmed-up builtin:tiny model (`openrlhf-mt tiny-model`), 16 prompts x 8 rollouts, 12 new tokens,
 4 mini-batch updates per step, GRPO (no filter, clip 0.2, beta 0), fp32, lr 2e-4 constant, AdamW (0.9, 0.99),
@@ -15,9 +16,10 @@ times between the ends of consecutive steps of each engine's own training loop, 
 Every step's work is checked: the same sequences generated and optimizer steps, the same prompt tokens;
 response lengths are sampled, so they match only on average (their ratio is reported).
 
-headroom: the model alone at the step's shapes, no engine code: forward and forward+backward tokens/s, an
-AdamW step, a minimal KV-cache sampling loop (tokens/s), and the CPU's fp32 matmul rate; each phase of
-our step is set against the time that raw work would take.
+headroom (part of compare): at the end of each of our runs, in its process, the model alone at the step's
+mean shapes, no engine code: forward and forward+backward tokens/s, an AdamW step, a minimal KV-cache
+sampling loop (tokens/s), and the core's fp32 matmul rate; each phase of both engines' steps is set against
+the time that raw work would take.
 
 scaling: our step time as prompts per step, rollouts per prompt and response length double (from 16, 8,
 12). It uses a randomly initialised builtin:tiny, which rarely emits EOS, so responses do grow with the
@@ -625,13 +627,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", nargs="+", default=["compare", "scaling"], choices=["compare", "scaling"])
     parser.add_argument(
-        "--pairs", type=int, default=4, help="alternating (ours, TRL) run pairs per thread count"
+        "--pairs", type=int, default=5, help="alternating (ours, TRL) run pairs per thread count"
     )
-    parser.add_argument("--steps", type=int, default=8, help="timed steps per run")
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each run")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--core", type=int, default=1, help="the core 1-thread runs are pinned to")
-    parser.add_argument("--scaling-steps", type=int, default=3, help="timed steps per scaling point")
+    parser.add_argument("--scaling-steps", type=int, default=4, help="timed steps per scaling point")
     parser.add_argument("--machine", default=None, help="machine description for the results file")
     # worker arguments (bench_trl.py starts itself with --worker)
     parser.add_argument("--worker", choices=["ours"], default=None, help=argparse.SUPPRESS)
