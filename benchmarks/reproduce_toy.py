@@ -511,9 +511,10 @@ def _cost_against_dapo(results: dict[str, Any]) -> list[str]:
         "",
         "## MT-GRPO at DAPO's cost (issue 13)",
         "",
-        "s / step over DAPO's: per seed (the two ran side by side, seed-major), then mean and 95 % interval "
-        f"over seeds; target <= {COST_TARGET}x. Generated / ideal: groups generated over the ideal sum_k "
-        "n_k / (1 - rho_k), pooled over the run. Accuracy against the released sampling "
+        "s / step over DAPO's: per seed (a seed's runs go back to back, two at a time, so they meet "
+        f"similar load), then mean and 95 % interval over seeds; target <= {COST_TARGET}x. Generated / "
+        "ideal: groups generated over the ideal sum_k n_k / (1 - rho_k), pooled over the run. Accuracy "
+        "against the released sampling "
         f"({RELEASED}): difference of the means, Welch 95 % interval; within the seed spread when the "
         "interval holds 0.",
         "",
