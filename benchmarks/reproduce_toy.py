@@ -166,6 +166,13 @@ def summarize_run(rows: list[dict[str, Any]], tasks: list[str], thresholds: list
         t: float(np.nanmean([row.get(f"train/{t}/zero_gradient_rate", np.nan) for row in steps]))
         for t in tasks
     }
+    # IWU's two signals (weighters that have them): |I_k|, how often the clip c binds, lam * J_k
+    summary["signals"] = {
+        name: {t: mean(f"weighter/{key}/{t}") for t in tasks}
+        for name, key in (("abs_improvement", "abs_improvement"), ("clip_bound", "clip_bound"),
+                          ("lam_reward", "lam_reward"))
+        if any(f"weighter/{key}/{tasks[0]}" in row for row in steps)
+    }  # fmt: skip
     generated = sum(row["rollout/generated_groups"] for row in steps)
     trained = sum(row["rollout/selected"] for row in steps)
     with_signal = sum(row["rollout/signal_groups"] for row in steps)
@@ -203,6 +210,10 @@ def aggregate(runs: list[dict[str, Any]], tasks: list[str], thresholds: list[flo
     for key in PER_TASK:
         result[key] = {t: interval([run[key][t] for run in runs]) for t in tasks}
     result["phase_s"] = {p: interval([run["phase_s"][p] for run in runs]) for p in PHASES}
+    result["signals"] = {
+        name: {t: interval([run["signals"][name][t] for run in runs]) for t in tasks}
+        for name in runs[0].get("signals", {})
+    }
     result["steps_to"] = {}
     for threshold in map(str, thresholds):
         reached = [run["steps_to"][threshold] for run in runs]
@@ -475,6 +486,7 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         cells += [_num(agg["zero_gradient_rate"][t]) for t in tasks]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _signals(results)
     lines += [
         "",
         "## Cost: generation and time per step",
@@ -499,6 +511,32 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _cost_against_dapo(results)
     lines += ["", "![accuracy](reproduce_toy_accuracy.png)", "", "![weights](reproduce_toy_weights.png)", ""]
     return "\n".join(lines)
+
+
+def _signals(results: dict[str, Any]) -> list[str]:
+    """IWU's signals per task, mean over steps, for the variants whose weighter has them."""
+    tasks = results["tasks"]
+    variants = {name: agg for name, agg in results["variants"].items() if agg.get("signals")}
+    if not variants:
+        return []
+    lines = [
+        "",
+        "## What moves the weights: IWU's signals (mean over steps)",
+        "",
+        "s_k = clip(I_k, -c, c) + lambda J_k; the weights rise for tasks whose score is low. |I_k|: the "
+        "task's improvement in the clipped objective over a step's mini-batches; clip binds: the fraction of "
+        "steps with |I_k| > c; lambda J_k: the reward term.",
+        "",
+    ]
+    header = ["variant", *(f"{t}: abs I / clip binds / lambda J" for t in tasks)]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, agg in variants.items():
+        cells = [
+            " / ".join(_num(agg["signals"][key][t], 3).split(" ±")[0] for key in agg["signals"])
+            for t in tasks
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _cost_against_dapo(results: dict[str, Any]) -> list[str]:

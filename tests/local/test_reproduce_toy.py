@@ -43,6 +43,9 @@ def rows_of(worst: list[float], steps: int = 4, arc_zero_gradient: float = 0.5) 
                 "weights/tiny-add": 0.25, "weights/tiny-arc": 0.75,
                 "batch_share/tiny-add": 0.5, "batch_share/tiny-arc": 0.5,
                 "signal_share/tiny-add": 0.6, "signal_share/tiny-arc": 0.4,
+                "weighter/abs_improvement/tiny-add": 0.2, "weighter/abs_improvement/tiny-arc": 0.05,
+                "weighter/clip_bound/tiny-add": float(step % 2), "weighter/clip_bound/tiny-arc": 0.0,
+                "weighter/lam_reward/tiny-add": 0.1, "weighter/lam_reward/tiny-arc": 0.02,
             }  # fmt: skip
         if step % 2 == 0:
             w = worst[step // 2]
@@ -88,6 +91,9 @@ def test_run_summary_by_hand():
     assert summary["s_per_step"] == 2.0 and summary["core_fraction"] == pytest.approx(0.005)
     assert summary["weight"]["tiny-arc"] == 0.75 and summary["batch_share"]["tiny-arc"] == 0.5
     assert summary["zero_gradient_rate"]["tiny-arc"] == 0.5
+    # the clip bound on tiny-add in steps 1 and 3 of 4
+    assert summary["signals"]["clip_bound"] == {"tiny-add": 0.5, "tiny-arc": 0.0}
+    assert summary["signals"]["abs_improvement"]["tiny-add"] == pytest.approx(0.2)
 
 
 def test_paper_shape_holds_only_beyond_the_seed_spread():
@@ -165,6 +171,7 @@ def test_results_files_from_finished_runs(tmp_path: Path, capsys):
     text = (tmp_path / "results" / "reproduce_toy.md").read_text()
     assert "| mt-grpo-lam0.2 | 30.0 ± 0.0 |" in text
     assert "final worst-task accuracy above grpo's | +10.0 points" in text
+    assert "| mt-grpo-lam0.2 | 0.200 / 0.500 / 0.100 | 0.050 / 0.000 / 0.020 |" in text
     for png in ("reproduce_toy_accuracy.png", "reproduce_toy_weights.png"):
         assert (tmp_path / "results" / png).stat().st_size > 10_000
     assert "Incomplete" not in text and "no load record" in text
