@@ -241,7 +241,8 @@ def paper_shape(
     the seed spread (Welch 95 % interval of the difference above 0), mean within 2 points of the best
     baseline's, worst-task thresholds in at most 0.6x DAPO's steps (medians; unreached = never)."""
     checks = []
-    baselines = [v for v in per_variant if not v.startswith("mt-grpo")]
+    # the mean claim's baselines: the methods MT-GRPO replaces, not its own ablations (GRPO-IWU, GRPO-RPS)
+    baselines = [v for v in (*BASELINES, "sec-dapo") if v in per_variant]
     for name in (v for v in per_variant if v.startswith("mt-grpo")):
         runs = per_variant[name]
         for baseline in (b for b in BASELINES if b in per_variant):
