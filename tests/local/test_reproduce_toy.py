@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from benchmarks.reproduce_toy import (
+    cost_vs_dapo,
     difference,
     interval,
     main,
@@ -42,6 +43,9 @@ def rows_of(worst: list[float], steps: int = 4, arc_zero_gradient: float = 0.5) 
                 "weights/tiny-add": 0.25, "weights/tiny-arc": 0.75,
                 "batch_share/tiny-add": 0.5, "batch_share/tiny-arc": 0.5,
                 "signal_share/tiny-add": 0.6, "signal_share/tiny-arc": 0.4,
+                "weighter/abs_improvement/tiny-add": 0.2, "weighter/abs_improvement/tiny-arc": 0.05,
+                "weighter/clip_bound/tiny-add": float(step % 2), "weighter/clip_bound/tiny-arc": 0.0,
+                "weighter/lam_reward/tiny-add": 0.1, "weighter/lam_reward/tiny-arc": 0.02,
             }  # fmt: skip
         if step % 2 == 0:
             w = worst[step // 2]
@@ -87,6 +91,9 @@ def test_run_summary_by_hand():
     assert summary["s_per_step"] == 2.0 and summary["core_fraction"] == pytest.approx(0.005)
     assert summary["weight"]["tiny-arc"] == 0.75 and summary["batch_share"]["tiny-arc"] == 0.5
     assert summary["zero_gradient_rate"]["tiny-arc"] == 0.5
+    # the clip bound on tiny-add in steps 1 and 3 of 4
+    assert summary["signals"]["clip_bound"] == {"tiny-add": 0.5, "tiny-arc": 0.0}
+    assert summary["signals"]["abs_improvement"]["tiny-add"] == pytest.approx(0.2)
 
 
 def test_paper_shape_holds_only_beyond_the_seed_spread():
@@ -111,6 +118,30 @@ def test_paper_shape_holds_only_beyond_the_seed_spread():
     per_variant["dapo"] = runs([0.2, 0.2, 0.2])  # now DAPO is there at step 2 as well
     checks = {(c["variant"], c["claim"]): c["holds"] for c in paper_shape(per_variant, [0.1])}
     assert not checks["mt-grpo-lam0.2", "worst task reaches 10 % in <= 0.6x DAPO's steps"]
+
+
+def test_cost_against_dapo_pairs_seeds_and_compares_accuracy_with_the_released_sampling():
+    def runs(s_per_step: list[float], finals: list[float]) -> list[dict]:
+        return [
+            summarize_run(rows_of([0.0, 0.0, f]), TASKS, [0.1]) | {"seed": seed, "s_per_step": s}
+            for seed, (s, f) in enumerate(zip(s_per_step, finals, strict=True))
+        ]
+
+    per_variant = {
+        "dapo": runs([2.0, 4.0, 3.0], [0.1, 0.1, 0.1]),
+        "mt-grpo-lam0.2": runs([4.0, 8.0, 6.0], [0.20, 0.22, 0.24]),  # twice DAPO's time on every seed
+        "mt-grpo-adaptive": runs([2.2, 4.4, 3.3], [0.21, 0.23, 0.22]),
+        "mt-grpo-lam1.0": runs([2.0, 4.0, 3.0], [0.40, 0.41, 0.42]),
+    }
+    rows = {row["variant"]: row for row in cost_vs_dapo(per_variant)}
+    assert rows["mt-grpo-lam0.2"]["s_per_step_over_dapo"] == {"mean": 2.0, "ci95": 0.0, "n": 3}
+    assert rows["mt-grpo-adaptive"]["s_per_step_over_dapo"]["mean"] == pytest.approx(1.1)
+    # 6 generated for an ideal of 6 per step (rows_of)
+    assert rows["mt-grpo-adaptive"]["generated_over_ideal"]["mean"] == pytest.approx(1.0)
+    assert "worst_vs_released" not in rows["mt-grpo-lam0.2"]  # the reference itself
+    same = rows["mt-grpo-adaptive"]["worst_vs_released"]
+    assert same["low"] <= 0 <= same["high"] and same["diff"] == pytest.approx(0.0)
+    assert rows["mt-grpo-lam1.0"]["worst_vs_released"]["low"] > 0  # 20 points above, beyond the spread
 
 
 def test_results_files_from_finished_runs(tmp_path: Path, capsys):
@@ -140,6 +171,7 @@ def test_results_files_from_finished_runs(tmp_path: Path, capsys):
     text = (tmp_path / "results" / "reproduce_toy.md").read_text()
     assert "| mt-grpo-lam0.2 | 30.0 ± 0.0 |" in text
     assert "final worst-task accuracy above grpo's | +10.0 points" in text
+    assert "| mt-grpo-lam0.2 | 0.200 / 0.500 / 0.100 | 0.050 / 0.000 / 0.020 |" in text
     for png in ("reproduce_toy_accuracy.png", "reproduce_toy_weights.png"):
         assert (tmp_path / "results" / png).stat().st_size > 10_000
     assert "Incomplete" not in text and "no load record" in text
