@@ -240,26 +240,7 @@ class ModelConfig:
     warmup_steps: int = _opt(600, "builtin:tiny: supervised warm-up steps on the task mix (cached)", min=0)
     warmup_batch_size: int = _opt(64, "builtin:tiny: warm-up examples per step", min=1)
     warmup_lr: float = _opt(3e-3, "builtin:tiny: warm-up peak learning rate (cosine decay)", gt=0.0)
-    warmup_task_weights: dict[str, float] | None = field(
-        default=None,
-        metadata={
-            "help": "builtin:tiny: task -> share of the warm-up examples (normalised; none: equal parts), "
-            "to set how far each task starts above the floor"
-        },
-    )
     cache_dir: str = _opt("~/.cache/openrlhf-mt", "where the builtin:tiny warm-up checkpoint is cached")
-
-    def validate(self, where: str = "model") -> None:
-        weights = self.warmup_task_weights
-        if weights is None:
-            return
-        negative = {task: w for task, w in weights.items() if not w >= 0 or not math.isfinite(w)}
-        if negative:
-            raise ConfigError(f"{where}.warmup_task_weights: weights must be finite and >= 0; got {negative}")
-        if not any(weights.values()):
-            raise ConfigError(
-                f"{where}.warmup_task_weights: all weights are 0; give at least one task weight > 0"
-            )
 
 
 @dataclass
@@ -425,12 +406,6 @@ def load_config(
             f"{where}: train.mini_batches: {cfg.train.mini_batches} mini-batches, but a full batch has only "
             f"rollout.prompts_per_step x rollout.rollouts_per_prompt = {samples} samples; use at most "
             f"{samples}"
-        )
-    warmup_weights = cfg.model.warmup_task_weights
-    if warmup_weights is not None and set(warmup_weights) != set(cfg.data.tasks):
-        raise ConfigError(
-            f"{where}: model.warmup_task_weights: needs exactly one weight per task of data.tasks "
-            f"{cfg.data.tasks}; got {sorted(warmup_weights)}"
         )
     if cfg.algo.static_weights is not None and set(cfg.algo.static_weights) != set(cfg.data.tasks):
         raise ConfigError(

@@ -138,22 +138,6 @@ def test_yaml_then_method_then_overrides(tmp_path):
             r"algo.static_weights: needs exactly one weight per task of data.tasks",
         ),
         ("", ["algo.static_weights={tiny-add: 1}"], r"algo.static_weights: only used with weighter=static"),
-        # warm-up task mix
-        (
-            "",
-            ["model.warmup_task_weights={tiny-add: 1, tiny-countdown: -1, tiny-arc: 1}"],
-            r"model.warmup_task_weights: weights must be finite and >= 0; got \{'tiny-countdown': -1.0\}",
-        ),
-        (
-            "",
-            ["model.warmup_task_weights={tiny-add: 0, tiny-countdown: 0, tiny-arc: 0}"],
-            r"model.warmup_task_weights: all weights are 0",
-        ),
-        (
-            "",
-            ["model.warmup_task_weights={tiny-add: 1, tiny-arc: 1}"],
-            r"model.warmup_task_weights: needs exactly one weight per task of data.tasks",
-        ),
         ("", ["algo.reuse_max_age=2", "algo.preserve_ratio=false"], r"algo.reuse_max_age: replaying"),
     ],
 )

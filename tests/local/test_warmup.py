@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from tokenizers import Tokenizer, decoders, models
 from transformers import PreTrainedTokenizerFast
@@ -48,49 +46,6 @@ def test_runs_that_share_data_seed_share_the_warmup_and_the_prompts() -> None:
     assert cfg("seed=3", "data.seed=0").data_seed == 0 and cfg("seed=3").data_seed == 3
     assert warmup.cache_key(cfg("seed=3", "data.seed=0")) == warmup.cache_key(cfg("seed=0"))
     assert warmup.cache_key(cfg("seed=3")) != warmup.cache_key(cfg("seed=0"))
-
-
-def test_warmup_task_weights_are_keyed_as_shares_and_only_when_set() -> None:
-    from openrlhf_mt.config import load_config
-
-    def key(*overrides: str) -> str:
-        return warmup.cache_key(load_config(None, overrides=["data.tasks=[tiny-add, tiny-arc]", *overrides]))
-
-    plain = key()
-    assert key("model.warmup_task_weights={tiny-add: 1, tiny-arc: 3}") != plain
-    assert key("model.warmup_task_weights={tiny-add: 1, tiny-arc: 3}") == key(
-        "model.warmup_task_weights={tiny-add: 0.5, tiny-arc: 1.5}"
-    )
-
-
-def test_warmup_draws_its_examples_in_the_task_weights_shares(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A task with warm-up weight 0 is never trained on; the others are."""
-    from openrlhf_mt.config import load_config
-    from openrlhf_mt.engines.local.model import build_tiny, character_tokenizer
-
-    cfg = load_config(
-        None,
-        overrides=[
-            "data.tasks=[tiny-add, tiny-countdown, tiny-arc]", "data.train_size=20", "data.eval_size=1",
-            "model.warmup_steps=3", "model.warmup_batch_size=16", "rollout.max_new_tokens=2",
-            "model.warmup_task_weights={tiny-add: 1, tiny-countdown: 0, tiny-arc: 1}",
-            "logging.progress=false",
-        ],
-    )  # fmt: skip
-    seen: list[str] = []
-    real_pack = warmup.pack
-
-    def recording_pack(prompts, responses, pad, device):
-        seen.extend(character_tokenizer().decode(p).split()[0] for p in prompts)
-        return real_pack(prompts, responses, pad, device)
-
-    monkeypatch.setattr(warmup, "pack", recording_pack)
-    build_tiny(tmp_path, seed=0)
-    warmup.train_warmup(tmp_path, cfg, {})
-    assert len(seen) == 3 * 16
-    assert set(seen) == {"add", "arc"}
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 """Supervised warm-up of `builtin:tiny`, cached: a random 2M-parameter model solves nothing, so RL has no
-signal. A short run of next-token training on reference answers (the task mix in equal parts, or in the
-shares of `model.warmup_task_weights`) gives every task a non-zero but different success rate, which is the
-starting point the paper's failure mode needs.
+signal. A short run of next-token training on reference answers (the task mix in equal parts) gives every
+task a non-zero but different success rate, which is the starting point the paper's failure mode needs.
 
 The result is saved in HF format under `model.cache_dir/tiny-<hash>`, the hash covering everything that
 decides the weights (model shape, vocabulary, tasks, data sizes, warm-up settings, seed), so later runs
@@ -63,18 +62,7 @@ def cache_key(cfg: RunConfig, paper_test_used: bool = True) -> str:
     if paper_test_used and cfg.eval.paper_test is not None and any(n in PAPER_TASKS for n in cfg.data.tasks):
         # its test prompts leave the warm-up data; keyed only then, so other caches keep their keys
         settings["paper_test"] = cfg.eval.paper_test
-    if cfg.model.warmup_task_weights is not None:  # keyed only when set, as above
-        settings["task_weights"] = task_shares(cfg)
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def task_shares(cfg: RunConfig) -> list[float] | None:
-    """Each task's share of the warm-up examples, in data.tasks order; None: equal parts."""
-    weights = cfg.model.warmup_task_weights
-    if weights is None:
-        return None
-    total = sum(weights.values())
-    return [weights[name] / total for name in cfg.data.tasks]
 
 
 def warmed_up_tiny(cfg: RunConfig, paper_rows: dict[str, list[Row]] | None = None) -> Path:
@@ -123,15 +111,11 @@ def train_warmup(directory: Path, cfg: RunConfig, paper_rows: dict[str, list[Row
         lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / max(steps, 1))),
     )
     rng = np.random.default_rng(cfg.data_seed)
-    shares = task_shares(cfg)
     pad = tokenizer.pad_token_id
     model.train()
     bar = tqdm(range(steps), desc="warm-up builtin:tiny", unit="step", disable=not cfg.logging.progress)
     for _ in bar:
-        if shares is None:  # kept as it was, so equal-parts warm-ups (and their caches) are unchanged
-            task_of_row = rng.integers(len(tasks), size=cfg.model.warmup_batch_size)
-        else:
-            task_of_row = rng.choice(len(tasks), size=cfg.model.warmup_batch_size, p=shares)
+        task_of_row = rng.integers(len(tasks), size=cfg.model.warmup_batch_size)
         batch = [examples[k][rng.integers(len(examples[k]))] for k in task_of_row]
         # one forward per task: prompt lengths differ a lot between tasks, so this saves padding
         parts = [[batch[i] for i in np.flatnonzero(task_of_row == k)] for k in range(len(tasks))]
