@@ -70,6 +70,8 @@ VARIANTS = (
     # not in the paper: MT-GRPO (lambda 0.2) with adaptive request sizing and one step of reuse of surplus
     # accepted groups (algo/request.py, docs/parity.md row 26), to compare accuracy and cost on the same seeds
     Variant("mt-grpo-adaptive", "mt-grpo", ["algo.lam=0.2", "algo.request=adaptive", "algo.reuse_max_age=1"]),
+    # adaptive sizing alone (on-policy: the same batches in distribution), to tell its effect from reuse's
+    Variant("mt-grpo-adaptive-only", "mt-grpo", ["algo.lam=0.2", "algo.request=adaptive"]),
 )
 BASELINES = ("grpo", "dapo")  # the paper's shape: MT-GRPO against these
 RELEASED = "mt-grpo-lam0.2"  # MT-GRPO with the released sampling: the other sampling variants' reference
