@@ -292,12 +292,22 @@ def test_a_run_that_never_gets_a_group_accepted_stops_with_a_clear_error(local_r
         ray.kill(ray.get_actor(ACTOR_NAME))
 
 
-def test_streaming_trains_each_tasks_first_accepted_groups_in_submission_order(
+def test_streaming_trains_each_tasks_first_accepted_groups_in_submission_order_and_resumes_exactly(
     local_ray, char_tokenizer
 ) -> None:
     """request=streaming: groups come back out of order (short ones first), yet each task's batch groups
     are its first accepted ones in the order its prompts were sent: which groups are trained on does
-    not depend on response lengths. The prompts still out when the quotas are met are cancelled."""
+    not depend on response lengths. The prompts still out when the quotas are met are cancelled.
+
+    A checkpoint taken then holds nothing in flight, and a run resumed from it trains exactly the groups
+    the uninterrupted run trains next (each task's first accepted prompts from where its stream stood).
+    Only the next batch: how many prompts a streamed batch submits depends on when results come back, so
+    the batch after it may start from another stream position in two runs, resumed or not."""
+    import pickle
+
+    from openrlhf_mt.algo.sampler import RatioPreservingSampler
+    from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator
+
     engine = ScriptedRolloutEngine.options(max_concurrency=256).remote(lengths_from_prompt=True)
     algo = dataclasses.replace(static("mt-grpo"), request="streaming")
     generator = make_generator(algo, char_tokenizer, engine=engine, data_parallel=2)
@@ -309,12 +319,20 @@ def test_streaming_trains_each_tasks_first_accepted_groups_in_submission_order(
         return dispatch_to_vllm(prompts, labels, **kwargs)
 
     generator._dispatch_prompts_to_vllm = recording
+
+    def next_batch(run: Any) -> Any:
+        samples, *_ = run.generate_samples(max_len=64, max_new_tokens=24)
+        trained(run, samples)
+        return samples
+
+    def prompts_of(samples: Any) -> list[str]:
+        return sorted(e.prompts[0] for e in samples[::ROLLOUTS])
+
     try:
         cancelled = 0
         for _ in range(3):
             sent.clear()
-            samples, *_ = generator.generate_samples(max_len=64, max_new_tokens=24)
-            trained(generator, samples)
+            samples = next_batch(generator)
             metrics = samples.record.metrics
             assert len(samples) == BATCH * ROLLOUTS and metrics["mt/shortfall"] == 0
             batch_prompts = [e.prompts[0] for e in samples[::ROLLOUTS]]
@@ -330,48 +348,17 @@ def test_streaming_trains_each_tasks_first_accepted_groups_in_submission_order(
         finished = ray.get(engine.finish_order.remote())
         assert finished != sorted(finished)  # prompts finished out of the order they were sent in
         assert cancelled > 0
-    finally:
-        ray.kill(ray.get_actor(ACTOR_NAME))
 
-
-def test_streaming_resumes_exactly_from_a_checkpoint_taken_after_prompts_were_cancelled(
-    local_ray, char_tokenizer
-) -> None:
-    """A checkpoint between streamed batches holds nothing in flight: the batches before it cancelled their
-    surplus prompts, and a run resumed from it trains exactly the groups the uninterrupted run trains next
-    (each task's first accepted prompts from where its stream stood). Only the next batch: how many prompts
-    a streamed batch submits depends on when results come back, so the batch after it may start from
-    another stream position in two runs, resumed or not."""
-    import pickle
-
-    from openrlhf_mt.algo.sampler import RatioPreservingSampler
-    from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator
-
-    engine = ScriptedRolloutEngine.options(max_concurrency=256).remote(lengths_from_prompt=True)
-    algo = dataclasses.replace(static("mt-grpo"), request="streaming")
-    generator = make_generator(algo, char_tokenizer, engine=engine, data_parallel=2)
-
-    def next_batch(run: Any) -> tuple[list[str], float]:
-        """The batch's prompts and how many prompts it cancelled."""
-        samples, *_ = run.generate_samples(max_len=64, max_new_tokens=24)
-        trained(run, samples)
-        prompts = sorted(e.prompts[0] for e in samples[::ROLLOUTS])
-        return prompts, samples.record.metrics["mt/cancelled_groups"]
-
-    try:
-        cancelled = sum(next_batch(generator)[1] for _ in range(2))
         # as upstream saves them: plain data, no object refs
         checkpoint = pickle.dumps(generator.state_dict())
         weights_checkpoint = ray.get(generator.weights_actor.state_dict.remote())
-        uninterrupted = next_batch(generator)[0]
-
+        uninterrupted = prompts_of(next_batch(generator))
         resumed = MultiTaskSamplesGenerator.__new__(MultiTaskSamplesGenerator)
         resumed.__dict__.update(generator.__dict__)
         resumed.streams = {t: type(s)(s.size, s.seed, s.task_index) for t, s in generator.streams.items()}
         resumed.sampler = RatioPreservingSampler(list(TASKS), BATCH, seed=0, **algo.sampler_kwargs())
         resumed.load_state_dict(pickle.loads(checkpoint))
         ray.get(resumed.weights_actor.load_state_dict.remote(weights_checkpoint))
-        assert next_batch(resumed)[0] == uninterrupted
-        assert cancelled > 0  # the checkpoint was taken after batches that left prompts in flight
+        assert prompts_of(next_batch(resumed)) == uninterrupted
     finally:
         ray.kill(ray.get_actor(ACTOR_NAME))
