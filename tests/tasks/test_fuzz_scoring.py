@@ -1,11 +1,12 @@
 """Hostile input: every scorer and extractor (benchmarks/fuzz_inputs.py: all tasks, reward options, rg:,
 the countdown evaluator, the OpenRLHF reward function) takes any string without raising, returns a reward
-in range and answers every call within 10 ms: a few thousand generated inputs here, 100,000+ per scorer in
-benchmarks/bench_fuzz.py.
+in range and answers every call in bounded time: a few thousand generated inputs here, 100,000+ per scorer
+in benchmarks/bench_fuzz.py, whose target is 10 ms a call on a quiet machine (slowest: 6.96 ms).
 
-Timing is the calling thread's CPU time (not the process's: other threads, e.g. spinning OpenMP workers, would
-count), best of three tries of a call, so that a busy shared machine does not fail the test; a
-scorer that is really slow on some input is slow on all three.
+Timing is the calling thread's CPU time (the process's counts other threads, e.g. spinning OpenMP
+workers), best of three tries of a call. The limit here is 25 ms: the slowest inputs take 6.5 ms alone but
+10-11 ms of thread time in a loaded CI run (two fresh-clone runs failed a 10 ms limit on them), while the
+blow-ups this guards against (a huge power evaluated, a backtracking regex) would take far longer.
 """
 
 import time
@@ -18,7 +19,7 @@ from openrlhf_mt.tasks import get_task
 from openrlhf_mt.tasks.base import encode_label
 from openrlhf_mt.tasks.countdown_solver import solve_countdown
 
-CALL_LIMIT_S = 0.010
+CALL_LIMIT_S = 0.025
 INPUTS_PER_FAMILY = 400
 SCORERS = scorers()
 
