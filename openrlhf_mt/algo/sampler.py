@@ -292,11 +292,11 @@ class RatioPreservingSampler:
                 rounds += 1
                 deficit = np.maximum(desired - accepted, 0)
         else:  # DAPO; or MT-GRPO before ratio_from_step, whose rounds keep AAS's shares as released
-            shares = z * self.inflation() if self.preserve_ratio else z
+            shares = self.task_blind_shares(z)
             while accepted.sum() < self.batch_size and rounds < self.max_rounds:
                 run_round(self.round_task_counts(self.round_size, shares))
                 rounds += 1
-                shares = z * self.inflation() if self.preserve_ratio else z
+                shares = self.task_blind_shares(z)
 
         pool_task, pool_born = pool.arrays()
         chosen = self.select(pool, pool_task, pool_born, desired, preserve_ratio)
@@ -334,8 +334,13 @@ class RatioPreservingSampler:
         acceptance = self.acceptance()
         if preserve_ratio:
             return float((desired / acceptance).sum())
-        shares = z * self.inflation() if self.preserve_ratio else z
+        shares = self.task_blind_shares(z)
         return float(self.batch_size * shares.sum() / (shares * acceptance).sum())
+
+    def task_blind_shares(self, z: np.ndarray) -> np.ndarray:
+        """A task-blind round's prompt shares: AAS's z_k m_k for MT-GRPO before ratio_from_step (as
+        released), the weights themselves for DAPO."""
+        return z * self.inflation() if self.preserve_ratio else z
 
     def ratio_preserving_next(self) -> bool:
         """Whether the next step builds a ratio-preserving batch (RPS, a filter, ratio_from_step reached)."""
