@@ -72,6 +72,13 @@ VARIANTS = (
     Variant("mt-grpo-adaptive", "mt-grpo", ["algo.lam=0.2", "algo.request=adaptive", "algo.reuse_max_age=1"]),
     # adaptive sizing alone (on-policy: the same batches in distribution), to tell its effect from reuse's
     Variant("mt-grpo-adaptive-only", "mt-grpo", ["algo.lam=0.2", "algo.request=adaptive"]),
+    # and with I_k measured on a quarter of each task's samples (algo.improvement_fraction, parity.md row 27):
+    # IWU's re-forward is what keeps adaptive MT-GRPO above DAPO's step time on this CPU
+    Variant(
+        "mt-grpo-adaptive-only-ik0.25",
+        "mt-grpo",
+        ["algo.lam=0.2", "algo.request=adaptive", "algo.improvement_fraction=0.25"],
+    ),
 )
 BASELINES = ("grpo", "dapo")  # the paper's shape: MT-GRPO against these
 RELEASED = "mt-grpo-lam0.2"  # MT-GRPO with the released sampling: the other sampling variants' reference

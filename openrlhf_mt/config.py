@@ -65,6 +65,13 @@ class AlgoConfig:
     lam: float = _opt(0.2, "IWU λ: weight of the reward level J_k against the improvement I_k", min=0.0)
     lr: float = _opt(0.025, "β: step size of the task-weight logits", gt=0.0)
     improvement_clip: float = _opt(0.1, "c: I_k is clipped to [-c, c] (not scaled by the model lr)", gt=0.0)
+    improvement_fraction: float = _opt(
+        1.0,
+        "share of each task's samples per mini-batch whose objective is recomputed after the step for I_k "
+        "(1: all, released code; less: an unbiased estimate at that share of the extra forward's cost)",
+        gt=0.0,
+        max=1.0,
+    )
     optimizer: str = _choice("adam", ("adam", "sgd"), "optimizer of the weight logits (released code: adam)")
     weight_decay: float = _opt(
         1e-5, "coupled L2 weight decay on the logits (code: 1e-5 for 3 tasks)", min=0.0

@@ -4,9 +4,12 @@
         fraction of a task's rollouts with reward >= correct, over the generated (pre-filter) groups; the
         sampler already reports it per generation round as BatchInfo.accuracy_per_round
     RewardEMA(tasks, decay=0.5)       J_k: .update(accuracy) once per generation round, .values()
-    per_task_improvement(task_of_sample, objective_before, objective_after) -> dict[str, float]
+    per_task_improvement(task_of_sample, objective_before, objective_after, sample_weight=None)
         I_k: sum over the task's samples of (after - before), the per-sample clipped surrogate objective
         recorded before a PPO mini-batch's optimizer step and recomputed (no grad) after it
+    improvement_sample(task_of_sample, fraction, rng) -> ImprovementSample
+        which samples to recompute "after" for when only a share of them is (`algo.improvement_fraction`),
+        and the weights that keep I_k's expectation: pass both to per_task_improvement
     per_task_mean_abs_advantage(task_of_sample, advantages) -> dict[str, float]   SEC's mean |A| per task
     task_stats(reward, improvement=None, mean_abs_advantage=None) -> dict[str, TaskStats]
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -102,14 +106,54 @@ def per_task_sum_and_count(task_of_sample: Sequence[str], values: np.ndarray) ->
 
 
 def per_task_improvement(
-    task_of_sample: Sequence[str], objective_before: Any, objective_after: Any
+    task_of_sample: Sequence[str],
+    objective_before: Any,
+    objective_after: Any,
+    sample_weight: Any | None = None,
 ) -> dict[str, float]:
-    """Subroutine 1 input I: I_k = sum over task k's samples of (objective_after - objective_before)."""
+    """Subroutine 1 input I: I_k = sum over task k's samples of (objective_after - objective_before).
+
+    With `sample_weight` (from improvement_sample), each sample's difference counts that many times."""
     before = as_float64(objective_before, "objective_before")
     after = as_float64(objective_after, "objective_after")
     if before.shape != after.shape:
         raise ValueError(f"objective_before has {before.shape[0]} samples, objective_after {after.shape[0]}")
-    return {task: s for task, (s, _) in per_task_sum_and_count(task_of_sample, after - before).items()}
+    difference = after - before
+    if sample_weight is not None:
+        weight = as_float64(sample_weight, "sample_weight")
+        if weight.shape != difference.shape:
+            raise ValueError(f"{weight.shape[0]} sample weights for {difference.shape[0]} samples")
+        difference = difference * weight
+    return {task: s for task, (s, _) in per_task_sum_and_count(task_of_sample, difference).items()}
+
+
+@dataclass(frozen=True)
+class ImprovementSample:
+    """The samples whose "after" objective is recomputed (mini-batch order) and what each one stands for."""
+
+    indices: np.ndarray  # positions in the mini-batch, ascending
+    weights: np.ndarray  # N_k / m_k for a sample of task k: m_k of its N_k samples were drawn
+
+
+def improvement_sample(
+    task_of_sample: Sequence[str], fraction: float, rng: np.random.Generator
+) -> ImprovementSample:
+    """I_k at a share of the re-forward's cost: ceil(fraction * N_k) of each task's N_k samples.
+
+    Drawn uniformly without replacement within each task, each weighted N_k / m_k: the weighted sum is an
+    unbiased estimate of the task's full sum, and every task in the mini-batch keeps at least one sample
+    (so its I_k is never silently 0). fraction 1 selects every sample at weight 1 (the released code)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"improvement_sample: fraction must be in (0, 1], got {fraction}")
+    names, codes = encode_tasks(task_of_sample)
+    weight_of_sample = np.zeros(len(codes))
+    for code in range(len(names)):
+        members = np.flatnonzero(codes == code)
+        drawn = math.ceil(round(fraction * len(members), 9))  # round: 0.3 * 10 is 3.0000000000000004
+        picked = members if drawn == len(members) else rng.choice(members, size=drawn, replace=False)
+        weight_of_sample[picked] = len(members) / drawn
+    indices = np.flatnonzero(weight_of_sample)
+    return ImprovementSample(indices, weight_of_sample[indices])
 
 
 def per_task_mean_abs_advantage(task_of_sample: Sequence[str], advantages: Any) -> dict[str, float]:

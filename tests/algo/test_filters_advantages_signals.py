@@ -1,5 +1,7 @@
 """Zero-gradient filters, GRPO advantages and the per-task signals, against hand numbers and references."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from openrlhf_mt.algo.filters import is_zero_gradient, summarize_rewards, zero_g
 from openrlhf_mt.algo.signals import (
     RewardEMA,
     batch_accuracy,
+    improvement_sample,
     per_task_improvement,
     per_task_mean_abs_advantage,
     task_stats,
@@ -159,3 +162,46 @@ def test_group_stores_rewards_as_floats_and_rejects_bad_ones():
         Group("a", [])
     with pytest.raises(ValueError, match="Group of task 'a' has a non-finite reward"):
         Group("a", [1.0, float("nan")])
+
+
+def test_improvement_sample_draws_a_share_of_each_task_and_weights_it_back():
+    tasks = ["a"] * 8 + ["b"] * 3 + ["c"]
+    sample = improvement_sample(tasks, 0.25, np.random.default_rng(0))
+    drawn = [tasks[i] for i in sample.indices]
+    # ceil(0.25 * 8) = 2 of a's, ceil(0.75) = 1 of b's, and c's only sample: no task is left without one
+    assert sorted(drawn) == ["a", "a", "b", "c"]
+    assert list(sample.indices) == sorted(sample.indices)
+    assert dict(zip(drawn, sample.weights, strict=True)) == {"a": 4.0, "b": 3.0, "c": 1.0}
+    # 0.3 * 10 is 3.0000000000000004 in floats: still 3 samples, not 4
+    assert len(improvement_sample(["a"] * 10, 0.3, np.random.default_rng(0)).indices) == 3
+    everything = improvement_sample(tasks, 1.0, np.random.default_rng(0))
+    assert list(everything.indices) == list(range(12)) and set(everything.weights) == {1.0}
+    for fraction in (0.0, 1.5):
+        with pytest.raises(ValueError, match="fraction must be in"):
+            improvement_sample(tasks, fraction, np.random.default_rng(0))
+
+
+def test_sampled_improvement_is_unbiased_over_every_subset():
+    """Averaged over all equally likely draws, the weighted I_k is the full I_k (hand check of N_k / m_k)."""
+    tasks = ["a"] * 5 + ["b"] * 2
+    before = np.zeros(7)
+    after = np.array([0.3, -0.1, 0.7, 0.2, -0.4, 0.5, 0.1])
+    full = per_task_improvement(tasks, before, after)
+    estimates = []
+    for a_pick in itertools.combinations(range(5), 2):  # ceil(0.4 * 5) = 2 of a's, ceil(0.4 * 2) = 1 of b's
+        for b_pick in (5, 6):
+            keep = [*a_pick, b_pick]
+            weights = [5 / 2, 5 / 2, 2 / 1]
+            estimates.append(
+                per_task_improvement([tasks[i] for i in keep], before[keep], after[keep], weights)
+            )
+    for task in full:
+        assert np.mean([e[task] for e in estimates]) == pytest.approx(full[task])
+    # and the sampler draws those subsets uniformly: every sample is kept m_k / N_k of the time
+    rng = np.random.default_rng(1)
+    kept = np.zeros(7)
+    for _ in range(4000):
+        kept[improvement_sample(tasks, 0.4, rng).indices] += 1
+    np.testing.assert_allclose(kept / 4000, [0.4] * 5 + [0.5] * 2, atol=0.03)
+    with pytest.raises(ValueError, match="2 sample weights for 3 samples"):
+        per_task_improvement(["a"] * 3, before[:3], after[:3], [1.0, 1.0])

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pytest
 from tiny_runs import SMALL, TASKS, assert_same_final_weights, config, without_times
 
@@ -185,3 +186,48 @@ def test_the_other_options_run(tmp_path):
     learning_rates = [row["train/lr"] for row in rows if "train/lr" in row]
     assert learning_rates and min(learning_rates) < 2e-4  # cosine decays from train.lr (2e-4)
     assert any(row.get("loss/kl", 0) > 0 for row in rows[1:])
+
+
+def test_improvement_fraction_recomputes_a_share_of_each_task_and_weights_it_back(tmp_path, monkeypatch):
+    """algo.improvement_fraction=0.5: per mini-batch, ceil(N_k / 2) of each task's samples are
+    re-forwarded (spread over several micro-batches per task here), each with the same "after" objective
+    the full re-forward gives it, and I_k weights them by N_k / m_k. Step 1's policy updates do not depend
+    on I_k, so the two runs re-forward the same model state and their per-sample values line up."""
+    import openrlhf_mt.engines.local.trainer as trainer_module
+
+    draw, estimate = trainer_module.improvement_sample, trainer_module.per_task_improvement
+
+    def spied_run(fraction: float) -> list[dict[str, Any]]:
+        calls: list[dict[str, Any]] = []
+
+        def spy_draw(tasks, share, rng):
+            kept = draw(tasks, share, rng)
+            calls.append({"tasks": list(tasks), "indices": kept.indices, "weights": kept.weights})
+            return kept
+
+        def spy_estimate(tasks, before, after, weights):
+            calls[-1].update(before=before.double().numpy(), after=after.double().numpy())
+            return estimate(tasks, before, after, weights)
+
+        monkeypatch.setattr(trainer_module, "improvement_sample", spy_draw)
+        monkeypatch.setattr(trainer_module, "per_task_improvement", spy_estimate)
+        options = ["train.steps=1", "eval.every=0", "algo.filter_mode=lenient", "train.micro_batch_size=3"]
+        options.append("rollout.prompts_per_step=8")
+        run = config(tmp_path / str(fraction), "mt-grpo", *options, f"algo.improvement_fraction={fraction}")
+        LocalTrainer(run).train()
+        return calls
+
+    full, half = spied_run(1.0), spied_run(0.5)
+    assert len(full) == len(half) == 2  # two mini-batches
+    assert any(np.any(part["after"] != part["before"]) for part in half)  # the step moved the objective
+    for everything, part in zip(full, half, strict=True):
+        assert part["tasks"] == everything["tasks"]
+        tasks = np.array(part["tasks"])
+        kept = part["indices"]
+        for task in set(part["tasks"]):
+            count = int((tasks == task).sum())
+            assert int((tasks[kept] == task).sum()) == -(-count // 2)
+            assert set(part["weights"][tasks[kept] == task]) == {count / -(-count // 2)}
+        assert len(kept) < len(tasks)
+        np.testing.assert_array_equal(part["before"], everything["before"][kept])
+        np.testing.assert_allclose(part["after"], everything["after"][kept], rtol=0, atol=1e-6)

@@ -23,6 +23,7 @@ cpu.install()  # openrlhf.models imports flash_attn, which only the bridge provi
 
 from openrlhf.models.loss import PolicyLoss  # noqa: E402
 
+from openrlhf_mt.algo.signals import improvement_sample  # noqa: E402
 from openrlhf_mt.engines.openrlhf.improvement import ImprovementRecorder, OptimizerWindows  # noqa: E402
 
 VOCAB, CLIP = 6, (0.2, 0.28)
@@ -228,3 +229,53 @@ def test_sec_needs_no_extra_forward() -> None:
     ((improvement, abs_sum, count),) = recorder.take_windows()
     assert improvement == {} and set(abs_sum) == set(TASKS) and count == {"add": 2, "arc": 2}
     assert len(calls) == 2  # the training forwards only
+
+
+def test_a_fraction_of_the_rows_is_re_forwarded_and_weighted_back_to_i_k() -> None:
+    """--mt.improvement_fraction 0.5: I_k is the sum over the drawn rows of N_k / m_k times their change
+    (the rows the core's improvement_sample draws from the recorder's seeded generator); every
+    micro-batch is still forwarded once after its window, a row-less one on a single row (ZeRO-3)."""
+    seed = 4
+    trainer = ActorTrainer(accumulated_gradient=2)
+    recorder = ImprovementRecorder(
+        OptimizerWindows(trainer), TASKS, measure_improvement=True, improvement_fraction=0.5, seed=seed
+    )
+    after_rows = []
+    forward = trainer.actor.forward
+
+    def counting_forward(*args: Any, **kwargs: Any) -> torch.Tensor:
+        if not trainer.actor.training:  # the recorder's no-grad forward runs in eval mode
+            after_rows.append(len(args[0]))
+        return forward(*args, **kwargs)
+
+    trainer.actor.forward = counting_forward
+    train(trainer, batches(0))
+    received = recorder.take_windows()
+
+    reference = ActorTrainer(accumulated_gradient=2)
+    micro = batches(0)
+    draws = np.random.default_rng((seed, 0))  # the recorder's generator on a single process
+    expected_rows, row_less = [], 0
+    for (improvement, _, _), window in zip(received, [micro[:2], micro[2:4], micro[4:]], strict=True):
+        theta_before = reference.actor.theta.detach().numpy().copy()
+        for step, batch in enumerate(window):
+            reference.actor.model.set_gradient_accumulation_boundary(step == len(window) - 1)
+            reference.training_step(batch, 0.0, step)
+        theta_after = reference.actor.theta.detach().numpy()
+        tasks = [json.loads(label)["task"] for batch in window for label in batch.labels]
+        change = np.concatenate([objective(theta_after, b) - objective(theta_before, b) for b in window])
+        kept = improvement_sample(tasks, 0.5, draws)
+        want = dict.fromkeys(tasks, 0.0)
+        for i, weight in zip(kept.indices, kept.weights, strict=True):
+            want[tasks[i]] += weight * change[i]
+        assert improvement == pytest.approx(want, rel=1e-9, abs=1e-12)
+        start = 0
+        for batch in window:
+            mine = int(((kept.indices >= start) & (kept.indices < start + len(batch.labels))).sum())
+            expected_rows.append(max(mine, 1))
+            row_less += mine == 0
+            start += len(batch.labels)
+    assert after_rows == expected_rows
+    assert row_less > 0  # this seed draws no row of some micro-batch: the single-row forward is exercised
+    assert sum(after_rows) < sum(len(b.labels) for b in micro)  # fewer rows than the full re-forward
+    assert len(after_rows) == len(micro)  # every micro-batch forwarded once after its window

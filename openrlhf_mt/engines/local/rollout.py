@@ -31,6 +31,12 @@ class TokenBatch:
     def response_width(self) -> int:
         return self.response_mask.shape[1]
 
+    def select(self, rows: torch.Tensor) -> TokenBatch:
+        """The batch's rows `rows` (in that order), in the same layout."""
+        return TokenBatch(
+            self.input_ids[rows], self.attention_mask[rows], self.position_ids[rows], self.response_mask[rows]
+        )
+
 
 def pack(
     prompts: list[list[int]], responses: list[list[int]], pad_id: int, device: torch.device

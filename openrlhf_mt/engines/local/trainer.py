@@ -51,6 +51,7 @@ from openrlhf_mt.algo.loss import sample_objective
 from openrlhf_mt.algo.sampler import RatioPreservingSampler
 from openrlhf_mt.algo.signals import (
     RewardEMA,
+    improvement_sample,
     per_task_improvement,
     per_task_sum_and_count,
 )
@@ -335,23 +336,30 @@ class LocalTrainer:
         ]
 
     def _objective(
-        self, micro: list[tuple[list[Sample], TokenBatch]], old: list[torch.Tensor]
+        self, micro: list[tuple[list[Sample], TokenBatch]], old: list[torch.Tensor], keep: np.ndarray
     ) -> torch.Tensor:
-        """I_k's "after": each sample's clipped-surrogate objective under the stepped policy (no grad; eval
-        mode, as the OpenRLHF engine measures it)."""
+        """I_k's "after": the clipped-surrogate objective of the mini-batch's samples at positions `keep`
+        (ascending) under the stepped policy (no grad; eval mode, as the OpenRLHF engine measures it)."""
         self.model.eval()
+        after, start = [], 0
         with torch.no_grad():
-            after = [
-                sample_objective(
-                    response_logprobs(self.model, batch, self.cfg.rollout.temperature),
-                    o,
-                    self._advantages(samples),
-                    batch.response_mask,
-                    self.cfg.algo.clip_low,
-                    self.cfg.algo.clip_high,
+            for (samples, batch), o in zip(micro, old, strict=True):
+                rows = torch.from_numpy(keep[(keep >= start) & (keep < start + len(samples))] - start)
+                start += len(samples)
+                if len(rows) == 0:
+                    continue
+                if len(rows) < len(samples):
+                    samples, batch, o = [samples[i] for i in rows.tolist()], batch.select(rows), o[rows]
+                after.append(
+                    sample_objective(
+                        response_logprobs(self.model, batch, self.cfg.rollout.temperature),
+                        o,
+                        self._advantages(samples),
+                        batch.response_mask,
+                        self.cfg.algo.clip_low,
+                        self.cfg.algo.clip_high,
+                    )
                 )
-                for (samples, batch), o in zip(micro, old, strict=True)
-            ]
         self.model.train()
         return torch.cat(after)
 
@@ -412,7 +420,7 @@ class LocalTrainer:
         sums = {"loss/policy": 0.0, "loss/clip_fraction": 0.0, "loss/kl": 0.0, "loss/grad_norm": 0.0}
         applied = 0
         self.model.train()
-        for micro, old_mb, ref_mb in zip(mini_batches, old, ref, strict=True):
+        for index, (micro, old_mb, ref_mb) in enumerate(zip(mini_batches, old, ref, strict=True)):
             token_counts = [batch.response_mask.sum().item() for _, batch in micro]
             tokens = float(sum(token_counts))
             before = []
@@ -450,10 +458,18 @@ class LocalTrainer:
             task_of_sample = [s.task for part, _ in micro for s in part]
             improvement = {}
             if updates.needs_improvement:
+                with self.clock.phase("core"):  # seeded per mini-batch, so a resumed run draws the same
+                    rng = np.random.default_rng((cfg.seed, self.step, index))
+                    kept = improvement_sample(task_of_sample, cfg.algo.improvement_fraction, rng)
                 with self.clock.phase("improvement"):  # IWU's extra no-grad forward: the engine's cost
-                    after = self._objective(micro, old_mb)
+                    after = self._objective(micro, old_mb, kept.indices)
                 with self.clock.phase("core"):
-                    improvement = per_task_improvement(task_of_sample, torch.cat(before), after)
+                    improvement = per_task_improvement(
+                        [task_of_sample[i] for i in kept.indices],
+                        torch.cat(before)[torch.from_numpy(kept.indices)],
+                        after,
+                        kept.weights,
+                    )
                 for task, value in improvement.items():
                     step_improvement[task] = step_improvement.get(task, 0.0) + value
             magnitudes = [abs(s.advantage) for part, _ in micro for s in part]

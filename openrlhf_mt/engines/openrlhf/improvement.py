@@ -16,7 +16,11 @@ grad) after the step; I_k sums (after - before) over task k's samples. Here, per
 
   before: taken from the very tensors upstream's loss sees (a wrapper around `actor_loss_fn`), so
           it costs nothing extra;
-  after:  one extra no-grad forward per micro-batch of the window, once the window's step is done.
+  after:  one extra no-grad forward per micro-batch of the window, once the window's step is done;
+          with `--mt.improvement_fraction` f < 1, only on ceil(f N_k) of each task's N_k samples of the
+          window on this rank (drawn by the core's `improvement_sample`, weighted back to an unbiased
+          I_k). Every micro-batch is still forwarded, on at least one row: under ZeRO-3 a forward
+          gathers parameters collectively, so every rank must make the same number of them.
 
 The per-sample objective is the token-mean of min(r·A, clip(r, 1-ε_low, 1+ε_high)·A) over the
 response, with upstream's own ε_low/ε_high (`--actor.eps_clip_low_high`) and its old log-probs.
@@ -32,13 +36,15 @@ objective (the paper's KL weight is 0), nor is `--actor.dual_clip` or its clamp 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 from openrlhf_mt.algo.loss import per_sample_mean, sample_objective
-from openrlhf_mt.algo.signals import per_task_improvement, per_task_sum_and_count
+from openrlhf_mt.algo.signals import improvement_sample, per_task_improvement, per_task_sum_and_count
 from openrlhf_mt.tasks.base import decode_label
 
 # The key under which the policy actor's fit status carries the step's windows to the trainer.
@@ -99,12 +105,24 @@ class OptimizerWindows:
 class ImprovementRecorder:
     """Listens to the optimizer windows: per window, I_k (if measured), and each task's |A| sum and count."""
 
-    def __init__(self, windows: OptimizerWindows, tasks: Sequence[str], measure_improvement: bool) -> None:
+    def __init__(
+        self,
+        windows: OptimizerWindows,
+        tasks: Sequence[str],
+        measure_improvement: bool,
+        improvement_fraction: float = 1.0,
+        seed: int = 0,
+    ) -> None:
         self.windows = windows
         self.trainer = windows.trainer
         self.strategy = self.trainer.strategy
         self.tasks = list(tasks)
         self.measure_improvement = measure_improvement  # False: |A| only (SEC), no extra forward
+        self.improvement_fraction = improvement_fraction
+        # Which rows are re-forwarded: drawn per data-parallel rank, so that the ranks holding the same
+        # samples (ring attention, tensor parallelism) forward the same rows.
+        group = data_parallel_group(self.strategy)
+        self.rng = np.random.default_rng((seed, dist.get_rank(group) if group is not None else 0))
         self.clip_low, self.clip_high = self.trainer.args.actor.eps_clip_low_high
         self.open_window: list[tuple[Any, torch.Tensor | None]] = []  # (experience, objective before)
         self.closed_windows: list[tuple[dict, dict, dict]] = []
@@ -139,19 +157,41 @@ class ImprovementRecorder:
 
     @torch.no_grad()
     def close_window(self) -> tuple[dict, dict, dict]:
-        tasks, before, after, magnitudes = [], [], [], []
-        for experience, objective_before in self.open_window:
-            if self.measure_improvement:
-                before.append(objective_before)
-                after.append(self.objective_after(experience))
-            magnitudes.append(per_sample_mean(experience.advantages.abs().float(), experience.action_mask))
-            tasks += [decode_label(label, where="experience label")["task"] for label in experience.labels]
+        experiences = [experience for experience, _ in self.open_window]
+        tasks = [
+            decode_label(label, where="experience label")["task"]
+            for experience in experiences
+            for label in experience.labels
+        ]
+        magnitudes = [per_sample_mean(e.advantages.abs().float(), e.action_mask) for e in experiences]
+        improvement = {}
+        if self.measure_improvement:
+            before = torch.cat([objective_before for _, objective_before in self.open_window])
+            kept = improvement_sample(tasks, self.improvement_fraction, self.rng)
+            after, start = [], 0
+            for experience in experiences:
+                end = start + len(experience.labels)
+                mine = kept.indices[(kept.indices >= start) & (kept.indices < end)] - start
+                after.append(self.objective_after(experience, mine))
+                start = end
+            improvement = per_task_improvement(
+                [tasks[i] for i in kept.indices],
+                before[torch.from_numpy(kept.indices).to(before.device)],
+                torch.cat(after),
+                kept.weights,
+            )
         self.open_window = []
-        improvement = per_task_improvement(tasks, torch.cat(before), torch.cat(after)) if before else {}
         abs_advantage = per_task_sum_and_count(tasks, torch.cat(magnitudes).double().cpu().numpy())
         return self.sum_over_data_parallel(improvement, abs_advantage)
 
-    def objective_after(self, experience: Any) -> torch.Tensor:
+    def objective_after(self, experience: Any, rows: np.ndarray) -> torch.Tensor:
+        """The per-sample objective under the stepped policy of the micro-batch's `rows` (ascending). With
+        no row kept, row 0 is still forwarded (every rank must forward, see the module doc), then dropped."""
+        if len(rows) < len(experience.labels):  # a share of the micro-batch (fraction < 1)
+            index = torch.from_numpy(rows if len(rows) else np.zeros(1, dtype=np.int64))
+            index = index.to(experience.sequences.device)
+            fields = ("sequences", "action_mask", "attention_mask", "action_log_probs", "advantages")
+            experience = SimpleNamespace(**{name: getattr(experience, name)[index] for name in fields})
         actor = self.trainer.actor
         actor.eval()
         log_probs = actor(
@@ -161,7 +201,7 @@ class ImprovementRecorder:
             ring_attn_group=self.strategy.ring_attn_group,
         )
         actor.train()
-        return sample_objective(
+        objective = sample_objective(
             log_probs,
             experience.action_log_probs,
             experience.advantages,
@@ -169,6 +209,7 @@ class ImprovementRecorder:
             self.clip_low,
             self.clip_high,
         )
+        return objective[: len(rows)]
 
     def sum_over_data_parallel(
         self, improvement: dict[str, float], abs_advantage: dict[str, tuple[float, int]]

@@ -230,7 +230,13 @@ class MultiTaskPolicyActor(PolicyModelActor.__ray_actor_class__):
         algo = strategy.args.mt.algo
         if learns(algo.weighter):  # the weights learn from every optimizer step's signals
             tasks = ray.get(ray.get_actor(ACTOR_NAME).get_tasks.remote())
-            self.recorder = ImprovementRecorder(windows, tasks, needs_improvement(algo.weighter))
+            self.recorder = ImprovementRecorder(
+                windows,
+                tasks,
+                needs_improvement(algo.weighter),
+                improvement_fraction=algo.improvement_fraction,
+                seed=strategy.args.train.seed,
+            )
 
     def fit(self, kl_ctl: float = 0) -> dict:
         status = super().fit(kl_ctl)
