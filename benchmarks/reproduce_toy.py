@@ -196,6 +196,9 @@ def summarize_run(rows: list[dict[str, Any]], tasks: list[str], thresholds: list
     # seconds per training step without the eval steps (their time includes the evaluation)
     plain = [row for row in steps if "eval/worst_accuracy" not in row] or steps
     summary["s_per_step"] = float(np.median([row["time/step_s"] for row in plain]))
+    # CPU seconds (one thread per run): the step's work, which other load inflates far less than wall time
+    cpu = [row["time/step_cpu_s"] for row in plain if "time/step_cpu_s" in row]
+    summary["cpu_s_per_step"] = float(np.median(cpu)) if cpu else None
     summary["phase_s"] = {p: float(np.median([row.get(f"time/{p}_s", 0.0) for row in plain])) for p in PHASES}
     summary["core_fraction"] = sum(row.get("time/core_s", 0.0) for row in plain) / sum(
         row["time/step_s"] for row in plain
@@ -208,7 +211,8 @@ def summarize_run(rows: list[dict[str, Any]], tasks: list[str], thresholds: list
 
 SCALARS = (
     "final_worst", "best_worst", "final_mean", "start_worst", "rounds", "generated_per_trained",
-    "generated_per_signal_group", "ideal_per_trained", "shortfall", "s_per_step", "core_fraction",
+    "generated_per_signal_group", "ideal_per_trained", "shortfall", "s_per_step", "cpu_s_per_step",
+    "core_fraction",
 )  # fmt: skip
 PER_TASK = ("final_task", "weight", "batch_share", "signal_share", "zero_gradient_rate")
 
@@ -301,6 +305,13 @@ def cost_vs_dapo(per_variant: dict[str, list[dict[str, Any]]]) -> list[dict[str,
         row: dict[str, Any] = {
             "variant": name,
             "s_per_step_over_dapo": interval([r["s_per_step"] / dapo[r["seed"]]["s_per_step"] for r in runs]),
+            "cpu_s_per_step_over_dapo": interval(
+                [
+                    r["cpu_s_per_step"] / dapo[r["seed"]]["cpu_s_per_step"]
+                    for r in runs
+                    if r.get("cpu_s_per_step") and dapo[r["seed"]].get("cpu_s_per_step")
+                ]
+            ),
             "generated_over_ideal": interval(
                 [r["generated_per_trained"] / r["ideal_per_trained"] for r in runs]
             ),
@@ -504,16 +515,17 @@ def markdown(results: dict[str, Any]) -> str:
         "Generated per trained: groups generated per group in the training batch; per signal group: per "
         "trained group with a right-vs-wrong contrast; ideal: sum_k n_k / (1 - rho_k) / B at the sampler's "
         "zero-gradient-rate estimates (what a sampler that knew them would generate). Seconds: median "
-        "over the steps without evaluation, then mean over seeds; core: openrlhf_mt.algo's share of the "
-        "step.",
+        "over the steps without evaluation, then mean over seeds; CPU s: the process's CPU time per step "
+        "(one thread per run, so the step's work, which the machine's other load inflates far less than "
+        "wall time; – for runs made before it was logged); core: openrlhf_mt.algo's share of the step.",
         "",
     ]
     header = ["variant", "rounds / step", "generated / trained", "per signal group", "ideal", "s / step",
-              *(f"{p} s" for p in PHASES), "core % of step"]  # fmt: skip
+              "CPU s / step", *(f"{p} s" for p in PHASES), "core % of step"]  # fmt: skip
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, agg in variants.items():
         cells = [_num(agg[key]) for key in ("rounds", "generated_per_trained", "generated_per_signal_group")]
-        cells += [_num(agg["ideal_per_trained"]), _num(agg["s_per_step"])]
+        cells += [_num(agg["ideal_per_trained"]), _num(agg["s_per_step"]), _num(agg["cpu_s_per_step"])]
         cells += [_num(agg["phase_s"][p], 3) for p in PHASES]
         core = agg["core_fraction"]
         cells.append("–" if core["mean"] is None else f"{100 * core['mean']:.2f}")
@@ -560,20 +572,21 @@ def _cost_against_dapo(results: dict[str, Any]) -> list[str]:
         "## MT-GRPO at DAPO's cost (issue 13)",
         "",
         "s / step over DAPO's: per seed (a seed's runs go back to back, two at a time, so they meet "
-        f"similar load), then mean and 95 % interval over seeds; target <= {COST_TARGET}x. Generated / "
+        f"similar load), then mean and 95 % interval over seeds; target <= {COST_TARGET}x. CPU s / step "
+        "over DAPO's: the same with CPU time, the load-independent reading of the same target. Generated / "
         "ideal: groups generated over the ideal sum_k n_k / (1 - rho_k), pooled over the run. Accuracy "
         "against the released sampling "
         f"({RELEASED}): difference of the means, Welch 95 % interval; within the seed spread when the "
         "interval holds 0.",
         "",
-        "| variant | s / step over DAPO's | generated / ideal | final worst task vs released | final mean vs "
-        "released |",
-        "|---|---|---|---|---|",
+        "| variant | s / step over DAPO's | CPU s / step over DAPO's | generated / ideal | final worst task "
+        "vs released | final mean vs released |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
-        ratio = row["s_per_step_over_dapo"]
         cells = [
-            f"{ratio['mean']:.2f}" + ("" if ratio["ci95"] is None else f" ± {ratio['ci95']:.2f}"),
+            _num(row["s_per_step_over_dapo"]),
+            _num(row.get("cpu_s_per_step_over_dapo", {"mean": None})),
             _num(row["generated_over_ideal"]),
             *(_accuracy_gap(row.get(key)) for key in ("worst_vs_released", "mean_vs_released")),
         ]

@@ -33,6 +33,7 @@ def rows_of(worst: list[float], steps: int = 4, arc_zero_gradient: float = 0.5) 
         if step:
             row |= {
                 "time/train_s": 1.0, "time/step_s": 2.0, "time/core_s": 0.01, "time/generate_s": 0.5,
+                "time/step_cpu_s": 1.5 + step,
                 "rollout/rounds": 2, "rollout/generated_groups": 6, "rollout/selected": 4,
                 "rollout/signal_groups": 3, "rollout/shortfall": 0, "rollout/ideal_generated": 6.0,
                 "rollout/desired/tiny-add": 2, "rollout/desired/tiny-arc": 2,
@@ -89,6 +90,11 @@ def test_run_summary_by_hand():
     # ideal per step: 2 / (1 - 0) + 2 / (1 - 0.5) = 6 groups for 4 trained
     assert summary["ideal_per_trained"] == pytest.approx(1.5)
     assert summary["s_per_step"] == 2.0 and summary["core_fraction"] == pytest.approx(0.005)
+    assert summary["cpu_s_per_step"] == 3.5  # median of the steps without an eval: 1 and 3
+    no_cpu_time = [
+        {k: v for k, v in row.items() if k != "time/step_cpu_s"} for row in rows_of([0.1, 0.2, 0.3])
+    ]
+    assert summarize_run(no_cpu_time, TASKS, thresholds=[0.15])["cpu_s_per_step"] is None  # older runs
     assert summary["weight"]["tiny-arc"] == 0.75 and summary["batch_share"]["tiny-arc"] == 0.5
     assert summary["zero_gradient_rate"]["tiny-arc"] == 0.5
     # the clip bound on tiny-add in steps 1 and 3 of 4

@@ -89,7 +89,9 @@ full = pytest.mark.skipif(os.environ.get("OPENRLHF_MT_E2E_FULL") != "1", reason=
 def two_ranks(policy: Path, data: Path, work: Path, *extra: str) -> list[str]:
     """2 DeepSpeed ranks (ZeRO-3) and 2 vLLM engines; 4 prompts x 4 rollouts, one round of 4 prompts per
     step, so a batch holds what one round accepted (lenient filter); training micro-batches of 4, so a
-    batch must be an even number of groups (8 samples, 4 per rank) and an odd one is trimmed by one."""
+    batch must be an even number of groups (8 samples, 4 per rank) and an odd one is trimmed by one. I_k
+    from half of each task's samples: each rank re-forwards its own draw, some micro-batches on one row
+    only, which must not break ZeRO-3's lock step."""
     args = train_ray(policy, data, work, *extra)
     for name, value in (
         ("--actor.num_gpus_per_node", "2"),
@@ -101,6 +103,7 @@ def two_ranks(policy: Path, data: Path, work: Path, *extra: str) -> list[str]:
         ("--train.micro_batch_size", "4"),
         ("--mt.max_rounds", "1"),
         ("--mt.oversample", "1.0"),
+        ("--mt.improvement_fraction", "0.5"),
         ("--reward.remote_url", str(Path(__file__).with_name("blackout_reward.py"))),
     ):
         args = flag(args, name, value)

@@ -634,12 +634,14 @@ class LocalTrainer:
                 disable=not cfg.logging.progress,
             )
             while self.step < cfg.train.steps and stop.requested is None:
-                step_start = time.perf_counter()
+                step_start, cpu_start = time.perf_counter(), time.process_time()
                 row = self.train_step()
                 if self._eval_due():
                     row.update(self.evaluate())
                 row.update(self._fault_metrics())
                 row["time/step_s"] = time.perf_counter() - step_start
+                # the process's CPU seconds: the step's work whatever else the machine runs (one thread)
+                row["time/step_cpu_s"] = time.process_time() - cpu_start
                 self.logger.log(row)
                 rows.append(row)
                 self._maybe_save_best(row)
