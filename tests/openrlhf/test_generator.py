@@ -10,8 +10,10 @@ import random
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -28,6 +30,17 @@ WEIGHTS = {"easy": 0.2, "medium": 0.3, "hard": 0.5}
 BATCH, ROLLOUTS, STEPS = 24, 4, 6
 
 
+@pytest.fixture(scope="module", autouse=True)
+def plain_sampling_params() -> Iterator[None]:
+    """Upstream sends each request with vLLM's SamplingParams, and unpickling one imports vLLM in the
+    scripted engine's Ray worker: 30-60 s per new engine on an idle 2-core machine, 4 minutes under load,
+    for an object the scripted engine never reads. A plain namespace stands in."""
+    from openrlhf.trainer.ppo_utils import samples_generator
+
+    with mock.patch.object(samples_generator, "SamplingParams", SimpleNamespace):
+        yield
+
+
 @ray.remote(num_cpus=0)
 class ScriptedRolloutEngine:
     """Stands in for OpenRLHF's RolloutRayActor: same method names, same response dicts, no model.
@@ -39,15 +52,13 @@ class ScriptedRolloutEngine:
     (Ray ships this class by value but a module-level function by reference, which the worker cannot
     import: hence methods only.)"""
 
-    def __init__(
-        self,
-        seed: int = 0,
-        zero_gradient_rate: dict[str, float] = ZERO_GRADIENT_RATE,
-        lengths_from_prompt: bool = False,
-    ) -> None:
+    def __init__(self, lengths_from_prompt: bool = False) -> None:
+        self.lengths_from_prompt = lengths_from_prompt
+        self.reset()
+
+    def reset(self, seed: int = 0, zero_gradient_rate: dict[str, float] = ZERO_GRADIENT_RATE) -> None:
         self.rng = random.Random(seed)
         self.zero_gradient_rate = zero_gradient_rate
-        self.lengths_from_prompt = lengths_from_prompt
         self.arrived = 0
         self.finished: list[int] = []  # arrival numbers, in the order the prompts finished
 
@@ -101,7 +112,22 @@ class ScriptedRolloutEngine:
         ]
 
 
-def make_generator(algo: Any, tokenizer: Any, engine: Any = None, data_parallel: int = 2) -> Any:
+@pytest.fixture(scope="module")
+def scripted(local_ray) -> Iterator[Callable[..., Any]]:
+    """The synchronous tests' scripted engine, reset to a seed and zero-gradient rates per use: one Ray
+    worker for them all (each new one imports transformers to unpickle the tokenizer that upstream sends
+    with every request: 10-30 s on 2 loaded cores)."""
+    engine = ScriptedRolloutEngine.remote()
+
+    def reset(seed: int = 1, zero_gradient_rate: dict[str, float] = ZERO_GRADIENT_RATE) -> Any:
+        ray.get(engine.reset.remote(seed, zero_gradient_rate))
+        return engine
+
+    yield reset
+    ray.kill(engine)
+
+
+def make_generator(algo: Any, tokenizer: Any, engine: Any, data_parallel: int = 2) -> Any:
     """The generator of a run with `data_parallel` DeepSpeed ranks and training micro-batches of 4."""
     from openrlhf.datasets import PromptDataset
 
@@ -138,9 +164,7 @@ def make_generator(algo: Any, tokenizer: Any, engine: Any = None, data_parallel:
         for i in range(40)
     ]
     loader = SimpleNamespace(dataset=PromptDataset(rows, tokenizer, strategy))
-    return MultiTaskSamplesGenerator(
-        strategy, loader, None, tokenizer, [engine or ScriptedRolloutEngine.remote(seed=1)]
-    )
+    return MultiTaskSamplesGenerator(strategy, loader, None, tokenizer, [engine])
 
 
 def trained(generator: Any, samples: Any) -> Any:
@@ -151,9 +175,9 @@ def trained(generator: Any, samples: Any) -> Any:
     return samples
 
 
-def run(algo: Any, tokenizer: Any) -> tuple[list[list[Any]], list[dict[str, float]]]:
+def run(algo: Any, tokenizer: Any, engine: Any) -> tuple[list[list[Any]], list[dict[str, float]]]:
     """STEPS batches; the per-batch metrics as the trainer reads them from each batch's record."""
-    generator = make_generator(algo, tokenizer)
+    generator = make_generator(algo, tokenizer, engine)
     batches, metrics = [], []
     try:
         for step in range(STEPS):
@@ -186,15 +210,15 @@ def static(method: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def mt_grpo_run(local_ray, char_tokenizer) -> tuple[list[list[Any]], list[dict[str, float]]]:
-    return run(static("mt-grpo"), char_tokenizer)
+def mt_grpo_run(scripted, char_tokenizer) -> tuple[list[list[Any]], list[dict[str, float]]]:
+    return run(static("mt-grpo"), char_tokenizer, scripted())
 
 
 def test_mt_grpo_batches_keep_the_weights_while_dapo_drifts_to_the_easy_task(
-    mt_grpo_run, char_tokenizer
+    mt_grpo_run, scripted, char_tokenizer
 ) -> None:
     mt_batches, mt_metrics = mt_grpo_run
-    dapo_batches, _ = run(static("dapo"), char_tokenizer)
+    dapo_batches, _ = run(static("dapo"), char_tokenizer, scripted())
     mt_shares, dapo_shares = shares(mt_batches), shares(dapo_batches)
     for task in TASKS:  # 144 groups drawn ~ Multinomial(24, z) per step: within 3 standard deviations
         assert mt_shares[task] == pytest.approx(WEIGHTS[task], abs=0.12)
@@ -223,15 +247,15 @@ def test_batches_are_complete_groups_in_order_with_reward_spread(mt_grpo_run) ->
         assert sum(step_metrics[f"mt/{t}/batch_share"] for t in TASKS) == pytest.approx(1.0)
 
 
-def test_grpo_keeps_every_group_in_one_round(local_ray, char_tokenizer) -> None:
+def test_grpo_keeps_every_group_in_one_round(scripted, char_tokenizer) -> None:
     grpo = dataclasses.replace(apply_method("grpo"), weighter="static", static_weights=WEIGHTS)
-    batches, metrics = run(grpo, char_tokenizer)
+    batches, metrics = run(grpo, char_tokenizer, scripted())
     assert all(m["mt/rounds"] == 1 and m["mt/pass_rate"] == 100.0 for m in metrics)
     assert all(len(batch) == BATCH * ROLLOUTS for batch in batches)
 
 
 def test_short_batches_are_trimmed_to_what_the_ranks_split_and_empty_ones_are_skipped(
-    local_ray, char_tokenizer
+    scripted, char_tokenizer
 ) -> None:
     """One round, strict filter: "hard" is never accepted, so batches are short. 2 ranks x micro-batch 4 =
     8 samples = 2 groups: every batch is an even number of groups. With every task zero-gradient no group
@@ -239,7 +263,7 @@ def test_short_batches_are_trimmed_to_what_the_ranks_split_and_empty_ones_are_sk
     from openrlhf_mt.engines.openrlhf.generator import MultiTaskSamplesGenerator
 
     rates = {"easy": 0.3, "medium": 0.5, "hard": 1.0}
-    engine = ScriptedRolloutEngine.remote(seed=3, zero_gradient_rate=rates)
+    engine = scripted(3, rates)
     algo = dataclasses.replace(static("mt-grpo"), max_rounds=1, oversample=1.0)
     generator = make_generator(algo, char_tokenizer, engine=engine, data_parallel=2)
     try:
@@ -279,10 +303,10 @@ def test_short_batches_are_trimmed_to_what_the_ranks_split_and_empty_ones_are_sk
         ray.kill(ray.get_actor(ACTOR_NAME))
 
 
-def test_a_run_that_never_gets_a_group_accepted_stops_with_a_clear_error(local_ray, char_tokenizer) -> None:
+def test_a_run_that_never_gets_a_group_accepted_stops_with_a_clear_error(scripted, char_tokenizer) -> None:
     from openrlhf_mt.engines.openrlhf import generator as generator_module
 
-    engine = ScriptedRolloutEngine.remote(seed=4, zero_gradient_rate=dict.fromkeys(TASKS, 1.0))
+    engine = scripted(4, dict.fromkeys(TASKS, 1.0))
     generator = make_generator(dataclasses.replace(static("mt-grpo"), max_rounds=1), char_tokenizer, engine)
     try:
         with pytest.raises(RuntimeError, match="no batch to train on in 20 attempts in a row"):
