@@ -113,7 +113,9 @@ TOYS = {
     ),
     "reproduce_toy_graded.yaml": Toy(
         title="The paper's shape, second toy configuration: four tasks of graded difficulty",
-        thresholds=(0.15, 0.20),  # the warm-up starts the worst task near 12 %, as in the first toy
+        # the worst task (the lower of two near 12 % at step 0) rises only when both hard tasks do: the GRPO
+        # pilot's peaked at 13.5 %; so +2.5 points (the first toy's 15 % was +2.6 over its start) and +4.5
+        thresholds=(0.14, 0.16),
         tuning=(
             "the same for every method, done on GRPO only (seed 0, eval 256 prompts per task, mean@4 at "
             "temperature 1); everything but the task mix and the warm-up is the first toy's (60 steps of 16 "
