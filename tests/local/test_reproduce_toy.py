@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from benchmarks.reproduce_toy import (
+    ROOT,
+    TOYS,
     cost_vs_dapo,
     difference,
     interval,
@@ -19,7 +21,9 @@ from benchmarks.reproduce_toy import (
     paper_shape,
     summarize_run,
     t_quantile,
+    toy_of,
 )
+from openrlhf_mt.config import load_config
 
 TASKS = ["tiny-add", "tiny-arc"]
 
@@ -175,6 +179,9 @@ def test_results_files_from_finished_runs(tmp_path: Path, capsys):
     assert results["variants"]["mt-grpo-lam0.2"]["final_worst"]["mean"] == pytest.approx(0.3)
     assert results["variants"]["grpo"]["final_worst"]["ci95"] == 0.0
     text = (tmp_path / "results" / "reproduce_toy.md").read_text()
+    # a config without notes in TOYS: its file name in the title, the first toy's thresholds, no tuning record
+    assert text.startswith("# The paper's shape at toy scale (config.yaml)\n")
+    assert results["thresholds"] == [0.15, 0.20] and "no tuning record for config.yaml" in text
     assert "| mt-grpo-lam0.2 | 30.0 ± 0.0 |" in text
     assert "final worst-task accuracy above grpo's | +10.0 points" in text
     assert "| mt-grpo-lam0.2 | 0.200 / 0.500 / 0.100 | 0.050 / 0.000 / 0.020 |" in text
@@ -196,3 +203,13 @@ def test_results_files_from_finished_runs(tmp_path: Path, capsys):
     # no finished run at all is a clear error naming the directory, not a crash deep inside
     assert main([*argv, "--variants", "dapo", "--aggregate-only"]) == 1
     assert "no finished run of dapo (4 steps)" in capsys.readouterr().err
+
+
+def test_every_committed_toy_config_loads_and_has_its_notes():
+    configs = sorted((ROOT / "benchmarks").glob("reproduce_toy*.yaml"))
+    assert [c.name for c in configs] == sorted(TOYS)
+    for config in configs:
+        cfg = load_config(config)  # what every training run of this toy reads, so it must be valid
+        toy = toy_of(config)
+        assert toy is TOYS[config.name] and 0 < toy.thresholds[0] < toy.thresholds[1] < 1
+        assert f"{cfg.model.warmup_steps} steps" in toy.tuning  # the record names the warm-up it chose
