@@ -4,12 +4,13 @@
         fraction of a task's rollouts with reward >= correct, over the generated (pre-filter) groups; the
         sampler already reports it per generation round as BatchInfo.accuracy_per_round
     RewardEMA(tasks, decay=0.5)       J_k: .update(accuracy) once per generation round, .values()
-    per_task_improvement(task_of_sample, objective_before, objective_after, sample_weight=None)
+    per_task_improvement(task_of_sample, objective_before, objective_after, kept=None)
         I_k: sum over the task's samples of (after - before), the per-sample clipped surrogate objective
         recorded before a PPO mini-batch's optimizer step and recomputed (no grad) after it
     improvement_sample(task_of_sample, fraction, rng) -> ImprovementSample
         which samples to recompute "after" for when only a share of them is (`algo.improvement_fraction`),
-        and the weights that keep I_k's expectation: pass both to per_task_improvement
+        and the weights that keep I_k's expectation; .rows_per_part(sizes) splits them by micro-batch; pass
+        it to per_task_improvement with the kept samples' "after" values
     per_task_mean_abs_advantage(task_of_sample, advantages) -> dict[str, float]   SEC's mean |A| per task
     task_stats(reward, improvement=None, mean_abs_advantage=None) -> dict[str, TaskStats]
 
@@ -109,21 +110,19 @@ def per_task_improvement(
     task_of_sample: Sequence[str],
     objective_before: Any,
     objective_after: Any,
-    sample_weight: Any | None = None,
+    kept: ImprovementSample | None = None,
 ) -> dict[str, float]:
     """Subroutine 1 input I: I_k = sum over task k's samples of (objective_after - objective_before).
 
-    With `sample_weight` (from improvement_sample), each sample's difference counts that many times."""
+    With `kept` (from improvement_sample), `objective_after` holds only the kept samples' values, in
+    kept.indices order, and each kept sample's difference counts kept.weights times."""
     before = as_float64(objective_before, "objective_before")
     after = as_float64(objective_after, "objective_after")
+    if kept is not None:
+        before, task_of_sample = before[kept.indices], [task_of_sample[i] for i in kept.indices]
     if before.shape != after.shape:
         raise ValueError(f"objective_before has {before.shape[0]} samples, objective_after {after.shape[0]}")
-    difference = after - before
-    if sample_weight is not None:
-        weight = as_float64(sample_weight, "sample_weight")
-        if weight.shape != difference.shape:
-            raise ValueError(f"{weight.shape[0]} sample weights for {difference.shape[0]} samples")
-        difference = difference * weight
+    difference = after - before if kept is None else (after - before) * kept.weights
     return {task: s for task, (s, _) in per_task_sum_and_count(task_of_sample, difference).items()}
 
 
@@ -133,6 +132,15 @@ class ImprovementSample:
 
     indices: np.ndarray  # positions in the mini-batch, ascending
     weights: np.ndarray  # N_k / m_k for a sample of task k: m_k of its N_k samples were drawn
+
+    def rows_per_part(self, sizes: Sequence[int]) -> list[np.ndarray]:
+        """The kept rows of each consecutive part of the mini-batch (micro-batches of these sizes), each
+        counted from its part's first row: what an engine re-forwards."""
+        bounds = np.cumsum([0, *sizes])
+        cuts = np.searchsorted(self.indices, bounds)
+        return [
+            self.indices[a:b] - first for a, b, first in zip(cuts[:-1], cuts[1:], bounds[:-1], strict=True)
+        ]
 
 
 def improvement_sample(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from openrlhf_mt.algo.advantages import group_advantages
 from openrlhf_mt.algo.filters import is_zero_gradient, summarize_rewards, zero_gradient_mask
 from openrlhf_mt.algo.signals import (
+    ImprovementSample,
     RewardEMA,
     batch_accuracy,
     improvement_sample,
@@ -174,6 +175,14 @@ def test_improvement_sample_draws_a_share_of_each_task_and_weights_it_back():
     assert dict(zip(drawn, sample.weights, strict=True)) == {"a": 4.0, "b": 3.0, "c": 1.0}
     # 0.3 * 10 is 3.0000000000000004 in floats: still 3 samples, not 4
     assert len(improvement_sample(["a"] * 10, 0.3, np.random.default_rng(0)).indices) == 3
+    # split by micro-batches of 5, 4 and 3 rows, each part's rows counted from its own first row
+    parts = sample.rows_per_part([5, 4, 3])
+    assert [list(p + start) for p, start in zip(parts, (0, 5, 9), strict=True)] == [
+        [i for i in sample.indices if a <= i < b] for a, b in ((0, 5), (5, 9), (9, 12))
+    ]
+    assert all(
+        len(p) == 0 or (p.min() >= 0 and p.max() < size) for p, size in zip(parts, (5, 4, 3), strict=True)
+    )
     everything = improvement_sample(tasks, 1.0, np.random.default_rng(0))
     assert list(everything.indices) == list(range(12)) and set(everything.weights) == {1.0}
     for fraction in (0.0, 1.5):
@@ -191,10 +200,8 @@ def test_sampled_improvement_is_unbiased_over_every_subset():
     for a_pick in itertools.combinations(range(5), 2):  # ceil(0.4 * 5) = 2 of a's, ceil(0.4 * 2) = 1 of b's
         for b_pick in (5, 6):
             keep = [*a_pick, b_pick]
-            weights = [5 / 2, 5 / 2, 2 / 1]
-            estimates.append(
-                per_task_improvement([tasks[i] for i in keep], before[keep], after[keep], weights)
-            )
+            kept = ImprovementSample(np.array(keep), np.array([5 / 2, 5 / 2, 2 / 1]))
+            estimates.append(per_task_improvement(tasks, before, after[keep], kept))
     for task in full:
         assert np.mean([e[task] for e in estimates]) == pytest.approx(full[task])
     # and the sampler draws those subsets uniformly: every sample is kept m_k / N_k of the time
@@ -203,5 +210,5 @@ def test_sampled_improvement_is_unbiased_over_every_subset():
     for _ in range(4000):
         kept[improvement_sample(tasks, 0.4, rng).indices] += 1
     np.testing.assert_allclose(kept / 4000, [0.4] * 5 + [0.5] * 2, atol=0.03)
-    with pytest.raises(ValueError, match="2 sample weights for 3 samples"):
-        per_task_improvement(["a"] * 3, before[:3], after[:3], [1.0, 1.0])
+    with pytest.raises(ValueError, match="objective_before has 3 samples, objective_after 2"):  # 3 kept
+        per_task_improvement(["a"] * 3, before[:3], after[:2], ImprovementSample(np.arange(3), np.ones(3)))

@@ -205,9 +205,9 @@ def test_improvement_fraction_recomputes_a_share_of_each_task_and_weights_it_bac
             calls.append({"tasks": list(tasks), "indices": kept.indices, "weights": kept.weights})
             return kept
 
-        def spy_estimate(tasks, before, after, weights):
-            calls[-1].update(before=before.double().numpy(), after=after.double().numpy())
-            return estimate(tasks, before, after, weights)
+        def spy_estimate(tasks, before, after, kept):
+            calls[-1].update(before=before.double().numpy()[kept.indices], after=after.double().numpy())
+            return estimate(tasks, before, after, kept)
 
         monkeypatch.setattr(trainer_module, "improvement_sample", spy_draw)
         monkeypatch.setattr(trainer_module, "per_task_improvement", spy_estimate)

@@ -336,20 +336,22 @@ class LocalTrainer:
         ]
 
     def _objective(
-        self, micro: list[tuple[list[Sample], TokenBatch]], old: list[torch.Tensor], keep: np.ndarray
+        self,
+        micro: list[tuple[list[Sample], TokenBatch]],
+        old: list[torch.Tensor],
+        rows_per_part: list[np.ndarray],
     ) -> torch.Tensor:
-        """I_k's "after": the clipped-surrogate objective of the mini-batch's samples at positions `keep`
-        (ascending) under the stepped policy (no grad; eval mode, as the OpenRLHF engine measures it)."""
+        """I_k's "after": the clipped-surrogate objective of each micro-batch's kept rows under the stepped
+        policy (no grad; eval mode, as the OpenRLHF engine measures it)."""
         self.model.eval()
-        after, start = [], 0
+        after = []
         with torch.no_grad():
-            for (samples, batch), o in zip(micro, old, strict=True):
-                rows = torch.from_numpy(keep[(keep >= start) & (keep < start + len(samples))] - start)
-                start += len(samples)
+            for (samples, batch), o, rows in zip(micro, old, rows_per_part, strict=True):
                 if len(rows) == 0:
                     continue
                 if len(rows) < len(samples):
-                    samples, batch, o = [samples[i] for i in rows.tolist()], batch.select(rows), o[rows]
+                    index = torch.from_numpy(rows)
+                    samples, batch, o = [samples[i] for i in rows], batch.select(index), o[index]
                 after.append(
                     sample_objective(
                         response_logprobs(self.model, batch, self.cfg.rollout.temperature),
@@ -462,14 +464,11 @@ class LocalTrainer:
                     rng = np.random.default_rng((cfg.seed, self.step, index))
                     kept = improvement_sample(task_of_sample, cfg.algo.improvement_fraction, rng)
                 with self.clock.phase("improvement"):  # IWU's extra no-grad forward: the engine's cost
-                    after = self._objective(micro, old_mb, kept.indices)
-                with self.clock.phase("core"):
-                    improvement = per_task_improvement(
-                        [task_of_sample[i] for i in kept.indices],
-                        torch.cat(before)[torch.from_numpy(kept.indices)],
-                        after,
-                        kept.weights,
+                    after = self._objective(
+                        micro, old_mb, kept.rows_per_part([len(part) for part, _ in micro])
                     )
+                with self.clock.phase("core"):
+                    improvement = per_task_improvement(task_of_sample, torch.cat(before), after, kept)
                 for task, value in improvement.items():
                     step_improvement[task] = step_improvement.get(task, 0.0) + value
             magnitudes = [abs(s.advantage) for part, _ in micro for s in part]

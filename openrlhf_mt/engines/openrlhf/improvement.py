@@ -168,18 +168,11 @@ class ImprovementRecorder:
         if self.measure_improvement:
             before = torch.cat([objective_before for _, objective_before in self.open_window])
             kept = improvement_sample(tasks, self.improvement_fraction, self.rng)
-            after, start = [], 0
-            for experience in experiences:
-                end = start + len(experience.labels)
-                mine = kept.indices[(kept.indices >= start) & (kept.indices < end)] - start
-                after.append(self.objective_after(experience, mine))
-                start = end
-            improvement = per_task_improvement(
-                [tasks[i] for i in kept.indices],
-                before[torch.from_numpy(kept.indices).to(before.device)],
-                torch.cat(after),
-                kept.weights,
-            )
+            rows_per_part = kept.rows_per_part([len(e.labels) for e in experiences])
+            after = [
+                self.objective_after(e, rows) for e, rows in zip(experiences, rows_per_part, strict=True)
+            ]
+            improvement = per_task_improvement(tasks, before, torch.cat(after), kept)
         self.open_window = []
         abs_advantage = per_task_sum_and_count(tasks, torch.cat(magnitudes).double().cpu().numpy())
         return self.sum_over_data_parallel(improvement, abs_advantage)
