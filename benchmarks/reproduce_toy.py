@@ -490,6 +490,11 @@ def _num(cell: dict[str, Any], digits: int = 2) -> str:
     return f"{cell['mean']:.{digits}f}{width}"
 
 
+def _mean(cell: dict[str, Any], digits: int = 2) -> str:
+    """The cell's mean alone, without its interval."""
+    return _num(cell, digits).split(" ±")[0]
+
+
 def markdown(results: dict[str, Any]) -> str:
     tasks, thresholds = results["tasks"], results["thresholds"]
     variants = results["variants"]
@@ -509,12 +514,11 @@ def markdown(results: dict[str, Any]) -> str:
         "## Accuracy",
         "",
     ]
-    header = ["variant", "final worst task", "best worst task", "final mean", *tasks]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for name, agg in variants.items():
         cells = [_pct(agg["final_worst"]), _pct(agg["best_worst"]), _pct(agg["final_mean"])]
-        cells += [_pct(agg["final_task"][t]) for t in tasks]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        rows.append([name, *cells, *(_pct(agg["final_task"][t]) for t in tasks)])
+    lines += _table(["variant", "final worst task", "best worst task", "final mean", *tasks], rows)
     start = next(iter(variants.values()))
     lines += [
         "",
@@ -523,25 +527,17 @@ def markdown(results: dict[str, Any]) -> str:
         "## Steps to worst-task thresholds (median over seeds; reached / seeds)",
         "",
     ]
-    header = ["variant", *(f"worst ≥ {100 * t:.0f} %" for t in thresholds)]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for name, agg in variants.items():
-        cells = [
-            f"{_steps(agg['steps_to'][str(t)]['median'])} ({agg['steps_to'][str(t)]['reached']}/"
-            f"{agg['steps_to'][str(t)]['of']})"
-            for t in thresholds
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## The paper's shape",
-        "",
-        "| variant | claim | measured | holds |",
-        "|---|---|---|---|",
+        reached = [agg["steps_to"][str(t)] for t in thresholds]
+        rows.append([name, *(f"{_steps(r['median'])} ({r['reached']}/{r['of']})" for r in reached)])
+    lines += _table(["variant", *(f"worst ≥ {100 * t:.0f} %" for t in thresholds)], rows)
+    lines += ["", "## The paper's shape", ""]
+    rows = [
+        [check["variant"], check["claim"], check["value"], "yes" if check["holds"] else "**no**"]
+        for check in results["checks"]
     ]
-    for check in results["checks"]:
-        holds = "yes" if check["holds"] else "**no**"
-        lines.append(f"| {check['variant']} | {check['claim']} | {check['value']} | {holds} |")
+    lines += _table(["variant", "claim", "measured", "holds"], rows)
     lines += [
         "",
         "## Batch composition (mean over steps): weight / batch share / signal share; zero-gradient rate",
@@ -549,19 +545,18 @@ def markdown(results: dict[str, Any]) -> str:
         "Signal share: of the trained groups with both right and wrong rollouts, the task's fraction.",
         "",
     ]
+    rows = []
+    for name, agg in variants.items():
+        shares = [
+            " / ".join(_mean(agg[key][t]) for key in ("weight", "batch_share", "signal_share")) for t in tasks
+        ]
+        rows.append([name, *shares, *(_num(agg["zero_gradient_rate"][t]) for t in tasks)])
     header = [
         "variant",
         *(f"{t}: weight / batch / signal" for t in tasks),
         *(f"{t}: zero-grad" for t in tasks),
     ]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, agg in variants.items():
-        cells = [
-            " / ".join(_num(agg[key][t]).split(" ±")[0] for key in ("weight", "batch_share", "signal_share"))
-            for t in tasks
-        ]
-        cells += [_num(agg["zero_gradient_rate"][t]) for t in tasks]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _table(header, rows)
     lines += _signals(results)
     lines += [
         "",
@@ -575,16 +570,17 @@ def markdown(results: dict[str, Any]) -> str:
         "wall time; – for runs made before it was logged); core: openrlhf_mt.algo's share of the step.",
         "",
     ]
-    header = ["variant", "rounds / step", "generated / trained", "per signal group", "ideal", "s / step",
-              "CPU s / step", *(f"{p} s" for p in PHASES), "core % of step"]  # fmt: skip
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for name, agg in variants.items():
         cells = [_num(agg[key]) for key in ("rounds", "generated_per_trained", "generated_per_signal_group")]
         cells += [_num(agg["ideal_per_trained"]), _num(agg["s_per_step"]), _num(agg["cpu_s_per_step"])]
         cells += [_num(agg["phase_s"][p], 3) for p in PHASES]
         core = agg["core_fraction"]
         cells.append("–" if core["mean"] is None else f"{100 * core['mean']:.2f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        rows.append([name, *cells])
+    header = ["variant", "rounds / step", "generated / trained", "per signal group", "ideal", "s / step",
+              "CPU s / step", *(f"{p} s" for p in PHASES), "core % of step"]  # fmt: skip
+    lines += _table(header, rows)
     lines += _cost_against_dapo(results)
     lines += ["", "![accuracy](reproduce_toy_accuracy.png)", "", "![weights](reproduce_toy_weights.png)", ""]
     return "\n".join(lines)
@@ -605,15 +601,11 @@ def _signals(results: dict[str, Any]) -> list[str]:
         "steps with |I_k| > c; lambda J_k: the reward term.",
         "",
     ]
-    header = ["variant", *(f"{t}: abs I / clip binds / lambda J" for t in tasks)]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, agg in variants.items():
-        cells = [
-            " / ".join(_num(agg["signals"][key][t], 3).split(" ±")[0] for key in agg["signals"])
-            for t in tasks
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+    rows = [
+        [name, *(" / ".join(_mean(agg["signals"][key][t], 3) for key in agg["signals"]) for t in tasks)]
+        for name, agg in variants.items()
+    ]
+    return lines + _table(["variant", *(f"{t}: abs I / clip binds / lambda J" for t in tasks)], rows)
 
 
 def _cost_against_dapo(results: dict[str, Any]) -> list[str]:
@@ -634,10 +626,8 @@ def _cost_against_dapo(results: dict[str, Any]) -> list[str]:
         f"({RELEASED}): difference of the means, Welch 95 % interval; within the seed spread when the "
         "interval holds 0.",
         "",
-        "| variant | s / step over DAPO's | CPU s / step over DAPO's | generated / ideal | final worst task "
-        "vs released | final mean vs released |",
-        "|---|---|---|---|---|---|",
     ]
+    table = []
     for row in rows:
         cells = [
             _num(row["s_per_step_over_dapo"]),
@@ -645,8 +635,19 @@ def _cost_against_dapo(results: dict[str, Any]) -> list[str]:
             _num(row["generated_over_ideal"]),
             *(_accuracy_gap(row.get(key)) for key in ("worst_vs_released", "mean_vs_released")),
         ]
-        lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
-    return lines
+        table.append([row["variant"], *cells])
+    header = ["variant", "s / step over DAPO's", "CPU s / step over DAPO's", "generated / ideal",
+              "final worst task vs released", "final mean vs released"]  # fmt: skip
+    return lines + _table(header, table)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table: the header, its rule, one line per row of cells."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
 
 
 def _accuracy_gap(d: dict[str, float] | None) -> str:
